@@ -1,0 +1,185 @@
+"""Partners and communities, as configured in one alliance file (TOML).
+
+The file names the node's own country, the partners it shares with (country code, name,
+clearance, trust, status, agreement) and the communities (FVEY, NATO, a mission...) with each
+member's join and exit dates. ``docs/alliance.md`` describes the format; ``examples/alliance.toml``
+is the demo alliance.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+import pycountry
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from liaison.errors import ConfigError
+from liaison.stix.ids import derived_id
+
+Trust = Literal["high", "medium", "low"]
+Status = Literal["active", "suspended", "non-partner"]
+CommunityKind = Literal["alliance", "mission", "union", "group"]
+
+# A member listed without a join date has been one since before anything the node holds.
+EARLIEST = date(1900, 1, 1)
+
+
+def country_code(value: str) -> str:
+    """The ISO 3166 alpha-3 code ``value``, upper-cased; ValueError if there is none."""
+    code = value.strip().upper()
+    if len(code) != 3 or pycountry.countries.get(alpha_3=code) is None:
+        raise ValueError(f"{value!r} is not an ISO 3166 alpha-3 country code")
+    return code
+
+
+def country_name(code: str) -> str:
+    country = pycountry.countries.get(alpha_3=code)
+    return country.name if country is not None else code
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Clearance(_Record):
+    scale: str
+    level: str
+
+    @classmethod
+    def parse(cls, text: str) -> Clearance:
+        scale, sep, level = text.partition(":")
+        if not sep or not scale.strip() or not level.strip():
+            raise ValueError(f"clearance {text!r} is not SCALE:LEVEL (e.g. 'NATO:NS')")
+        return cls(scale=scale.strip().upper(), level=level.strip().upper())
+
+    def __str__(self) -> str:
+        return f"{self.scale}:{self.level}"
+
+
+class Partner(_Record):
+    country: str
+    name: str
+    identity: str = ""
+    clearance: Clearance | None = None
+    trust: Trust = "medium"
+    status: Status = "active"
+    agreement: str = ""
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, value: str) -> str:
+        return country_code(value)
+
+    @field_validator("clearance", mode="before")
+    @classmethod
+    def _clearance(cls, value: object) -> object:
+        return Clearance.parse(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _defaults(self) -> Partner:
+        if not self.identity:
+            object.__setattr__(self, "identity", derived_id("identity", f"agency:{self.country}"))
+        if self.status != "non-partner" and self.clearance is None:
+            raise ValueError(f"partner {self.country} needs a clearance (e.g. 'NATO:NS')")
+        return self
+
+
+class Membership(_Record):
+    country: str
+    joined: date = EARLIEST
+    left: date | None = None
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, value: str) -> str:
+        return country_code(value)
+
+    @model_validator(mode="after")
+    def _dates(self) -> Membership:
+        if self.left is not None and self.left < self.joined:
+            raise ValueError(f"{self.country} left ({self.left}) before it joined ({self.joined})")
+        return self
+
+    def active_on(self, day: date) -> bool:
+        return self.joined <= day and (self.left is None or day < self.left)
+
+
+class Community(_Record):
+    name: str = Field(min_length=1, max_length=100)
+    kind: CommunityKind = "alliance"
+    description: str = ""
+    members: tuple[Membership, ...] = ()
+
+    @field_validator("members", mode="before")
+    @classmethod
+    def _members(cls, value: object) -> object:
+        # A bare country code is a member since EARLIEST with no exit.
+        if isinstance(value, list):
+            return [{"country": m} if isinstance(m, str) else m for m in value]
+        return value
+
+
+class NodeConfig(_Record):
+    country: str
+    name: str
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, value: str) -> str:
+        return country_code(value)
+
+
+class Alliance(_Record):
+    node: NodeConfig
+    partners: tuple[Partner, ...] = ()
+    communities: tuple[Community, ...] = ()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Alliance:
+        codes = [p.country for p in self.partners]
+        duplicates = sorted({c for c in codes if codes.count(c) > 1})
+        if duplicates:
+            raise ValueError(f"partners listed twice: {', '.join(duplicates)}")
+        if self.node.country in codes:
+            raise ValueError(f"the node's own country {self.node.country} is listed as a partner")
+        names = [c.name for c in self.communities]
+        if len(names) != len(set(names)):
+            raise ValueError("a community is listed twice")
+        known = set(codes) | {self.node.country}
+        for community in self.communities:
+            for member in community.members:
+                if member.country not in known:
+                    raise ValueError(
+                        f"community {community.name}: member {member.country} is neither the "
+                        "node nor a listed partner"
+                    )
+        return self
+
+    def partner(self, code: str) -> Partner | None:
+        return next((p for p in self.partners if p.country == code), None)
+
+
+def parse_alliance(text: str, source: str = "alliance file") -> Alliance:
+    """The alliance described by TOML ``text``; ConfigError naming the first problem."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source} is not valid TOML: {exc}") from None
+    try:
+        return Alliance.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"]) or "top level"
+        message = error["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{source}: {where}: {message}") from None
+
+
+def load_alliance_file(path: Path) -> Alliance:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read alliance file {path}: {exc.strerror}") from None
+    return parse_alliance(text, source=str(path))

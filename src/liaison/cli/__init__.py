@@ -1,0 +1,31 @@
+"""The `liaison` command. One module per command group; this one only assembles them."""
+
+from __future__ import annotations
+
+import typer
+
+from liaison.cli import alliance, demo, node, objects
+from liaison.cli.render import ErrorHandlingGroup
+
+app = typer.Typer(
+    cls=ErrorHandlingGroup,
+    help="Liaison: share STIX 2.1 intelligence with allies and keep control of what you shared.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+app.command("init")(node.init)
+app.command("upgrade")(node.upgrade_store)
+app.command("node")(node.show_node)
+app.add_typer(alliance.alliance_app, name="alliance")
+app.command("partners")(alliance.partners)
+app.command("communities")(alliance.communities)
+app.command("import")(objects.import_file)
+app.command("show")(objects.show)
+app.command("list")(objects.list_objects)
+app.command("demo")(demo.demo)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""Open-source documents become STIX intelligence of the node's own."""

@@ -1,0 +1,83 @@
+"""Settings, read once from the environment.
+
+Every setting is an environment variable named in ``SETTINGS``; ``docs/configuration.md``
+documents each one (a test fails when one is missing there).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from liaison.errors import ConfigError
+
+MIB = 1024 * 1024
+
+# name -> default (None: derived from another setting)
+SETTINGS: dict[str, str | None] = {
+    "LIAISON_HOME": "./liaison-data",
+    "LIAISON_DATABASE_URL": None,
+    "LIAISON_MAX_BUNDLE_BYTES": str(20 * MIB),
+    "LIAISON_MAX_NESTING": "32",
+    "LIAISON_MAX_STRING_BYTES": str(4 * MIB),
+    "LIAISON_VALIDATION_WORKERS": "0",
+}
+
+
+@dataclass(frozen=True)
+class InputLimits:
+    """What one payload may be before it is refused unread."""
+
+    max_bytes: int = 20 * MIB
+    max_nesting: int = 32
+    max_string_bytes: int = 4 * MIB
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    database_url: str
+    limits: InputLimits
+    # 0 means one per core; 1 validates in this process.
+    validation_workers: int
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str:
+            value = env.get(name)
+            if value is None:
+                value = SETTINGS[name]
+            assert value is not None
+            return value
+
+        def get_int(name: str) -> int:
+            raw = get(name)
+            try:
+                value = int(raw)
+            except ValueError:
+                raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+            if value < 0:
+                raise ConfigError(f"{name} must not be negative, not {value}")
+            return value
+
+        home = Path(get("LIAISON_HOME")).expanduser()
+        url = env.get("LIAISON_DATABASE_URL") or f"sqlite:///{(home / 'liaison.db').resolve()}"
+        if not (url.startswith("sqlite:///") or url.startswith("postgresql+psycopg://")):
+            raise ConfigError(
+                "LIAISON_DATABASE_URL must be a sqlite:/// or postgresql+psycopg:// URL"
+            )
+        limits = InputLimits(
+            max_bytes=get_int("LIAISON_MAX_BUNDLE_BYTES"),
+            max_nesting=get_int("LIAISON_MAX_NESTING"),
+            max_string_bytes=get_int("LIAISON_MAX_STRING_BYTES"),
+        )
+        return cls(
+            home=home,
+            database_url=url,
+            limits=limits,
+            validation_workers=get_int("LIAISON_VALIDATION_WORKERS"),
+        )

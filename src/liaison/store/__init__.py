@@ -1,0 +1,1 @@
+"""The store: schema, migrations and queries (SQLAlchemy Core) on SQLite or PostgreSQL."""

@@ -1,0 +1,112 @@
+"""Partners and communities in the store: applying an alliance file, reading it back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from liaison.alliance import Clearance, Community, Membership, Partner
+from liaison.store.schema import communities, memberships, partners
+
+
+@dataclass
+class AllianceChanges:
+    """What applying an alliance file changed (for the CLI, and later the ledger)."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    communities: int = 0
+    memberships: int = 0
+
+
+def save_alliance(
+    connection: sa.Connection,
+    new_partners: tuple[Partner, ...],
+    new_communities: tuple[Community, ...],
+) -> AllianceChanges:
+    """Make the stored partners and communities exactly these. Keeps partners' credentials."""
+    changes = AllianceChanges()
+    current = {p.country: p for p in read_partners(connection)}
+    wanted = {p.country: p for p in new_partners}
+    for code in sorted(set(current) - set(wanted)):
+        connection.execute(partners.delete().where(partners.c.code == code))
+        changes.removed.append(code)
+    for code, partner in sorted(wanted.items()):
+        values = _partner_row(partner)
+        if code not in current:
+            connection.execute(partners.insert().values(code=code, **values))
+            changes.added.append(code)
+        elif current[code] != partner:
+            connection.execute(partners.update().where(partners.c.code == code).values(**values))
+            changes.updated.append(code)
+
+    connection.execute(memberships.delete())
+    connection.execute(communities.delete())
+    for community in new_communities:
+        connection.execute(
+            communities.insert().values(
+                name=community.name, kind=community.kind, description=community.description
+            )
+        )
+        rows = [
+            {"community": community.name, "member": m.country, "joined": m.joined, "left": m.left}
+            for m in community.members
+        ]
+        if rows:
+            connection.execute(memberships.insert(), rows)
+        changes.memberships += len(rows)
+    changes.communities = len(new_communities)
+    return changes
+
+
+def _partner_row(partner: Partner) -> dict[str, object]:
+    return {
+        "name": partner.name,
+        "identity_id": partner.identity,
+        "clearance_scale": partner.clearance.scale if partner.clearance else None,
+        "clearance_level": partner.clearance.level if partner.clearance else None,
+        "trust": partner.trust,
+        "status": partner.status,
+        "agreement": partner.agreement,
+    }
+
+
+def read_partners(connection: sa.Connection) -> list[Partner]:
+    rows = connection.execute(sa.select(partners).order_by(partners.c.code))
+    return [
+        Partner(
+            country=row.code,
+            name=row.name,
+            identity=row.identity_id,
+            clearance=(
+                Clearance(scale=row.clearance_scale, level=row.clearance_level)
+                if row.clearance_scale
+                else None
+            ),
+            trust=row.trust,
+            status=row.status,
+            agreement=row.agreement,
+        )
+        for row in rows
+    ]
+
+
+def read_communities(connection: sa.Connection) -> list[Community]:
+    members: dict[str, list[Membership]] = {}
+    for row in connection.execute(
+        sa.select(memberships).order_by(memberships.c.community, memberships.c.joined)
+    ):
+        members.setdefault(row.community, []).append(
+            Membership(country=row.member, joined=row.joined, left=row.left)
+        )
+    return [
+        Community(
+            name=row.name,
+            kind=row.kind,
+            description=row.description,
+            members=tuple(members.get(row.name, ())),
+        )
+        for row in connection.execute(sa.select(communities).order_by(communities.c.name))
+    ]

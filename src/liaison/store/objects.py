@@ -1,0 +1,164 @@
+"""Object versions: writing a batch in one transaction, and reading them back.
+
+Each version is stored once, keyed on (id, version); ``date_added`` comes from the ``clock``
+row, which the writer locks first, so it is unique and grows in commit order; ``latest``
+marks the newest version of each id.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import sqlalchemy as sa
+
+from liaison.stix.timestamps import now_micros, to_micros
+from liaison.store.schema import clock, objects
+
+Outcome = Literal["added", "present"]
+# Rows per INSERT statement and ids per IN (...) lookup.
+BATCH = 500
+
+
+@dataclass(frozen=True)
+class VersionKey:
+    id: str
+    version: int
+
+
+def version_of(obj: dict[str, Any]) -> int:
+    """The version key of ``obj``: its ``modified``, else ``created``, else 0 (SCOs)."""
+    stamp = obj.get("modified") or obj.get("created")
+    return to_micros(stamp) if isinstance(stamp, str) else 0
+
+
+def add_objects(
+    connection: sa.Connection,
+    batch: Sequence[dict[str, Any]],
+    received_from: str | None = None,
+) -> list[Outcome]:
+    """Store every version in ``batch`` not already stored; the outcome for each, in order.
+
+    Must run inside a write transaction: the caller commits or rolls back the whole batch.
+    """
+    last_added = connection.execute(
+        sa.select(clock.c.last_added).where(clock.c.id == 1).with_for_update()
+    ).scalar_one()
+    keys = [VersionKey(obj["id"], version_of(obj)) for obj in batch]
+    stored = _stored_versions(connection, {key.id for key in keys})
+
+    outcomes: list[Outcome] = []
+    new_rows: list[dict[str, Any]] = []
+    newest: dict[str, int] = {}
+    seen: set[VersionKey] = set()
+    date_added = max(now_micros(), last_added + 1)
+    for obj, key in zip(batch, keys, strict=True):
+        if key in seen or key.version in stored.get(key.id, ()):
+            outcomes.append("present")
+            continue
+        seen.add(key)
+        outcomes.append("added")
+        newest[key.id] = max(newest.get(key.id, key.version), key.version)
+        new_rows.append(_row(obj, key, date_added, received_from))
+        date_added += 1
+    if not new_rows:
+        return outcomes
+
+    for row in new_rows:
+        row["latest"] = row["version"] == newest[row["id"]] and row["version"] > max(
+            stored.get(row["id"], (-1,))
+        )
+    superseded = [
+        {"oid": oid, "newest": version}
+        for oid, version in newest.items()
+        if stored.get(oid) and version > max(stored[oid])
+    ]
+    for start in range(0, len(new_rows), BATCH):
+        _insert_batch(connection, new_rows[start : start + BATCH])
+    if superseded:
+        connection.execute(
+            objects.update()
+            .where(objects.c.id == sa.bindparam("oid"))
+            .where(objects.c.version < sa.bindparam("newest"))
+            .where(objects.c.latest.is_(True))
+            .values(latest=False),
+            superseded,
+        )
+    connection.execute(
+        clock.update().where(clock.c.id == 1).values(last_added=new_rows[-1]["date_added"])
+    )
+    return outcomes
+
+
+def _insert_batch(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    connection.execute(objects.insert(), rows)
+
+
+def _row(obj: dict[str, Any], key: VersionKey, date_added: int, received_from: str | None) -> dict:
+    modified = obj.get("modified") or obj.get("created")
+    return {
+        "id": key.id,
+        "version": key.version,
+        "modified": modified if isinstance(modified, str) else None,
+        "type": obj["type"],
+        "spec_version": str(obj.get("spec_version", "2.1")),
+        "created_by_ref": obj.get("created_by_ref"),
+        "revoked": bool(obj.get("revoked", False)),
+        "latest": False,
+        "date_added": date_added,
+        "received_from": received_from,
+        "body": json.dumps(obj, ensure_ascii=False, separators=(",", ":")),
+    }
+
+
+def _stored_versions(connection: sa.Connection, ids: set[str]) -> dict[str, set[int]]:
+    found: dict[str, set[int]] = {}
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), BATCH):
+        chunk = ordered[start : start + BATCH]
+        rows = connection.execute(
+            sa.select(objects.c.id, objects.c.version).where(objects.c.id.in_(chunk))
+        )
+        for oid, version in rows:
+            found.setdefault(oid, set()).add(version)
+    return found
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    """One stored version with the server's bookkeeping beside the STIX object."""
+
+    object: dict[str, Any]
+    date_added: int
+    received_from: str | None
+
+
+def _stored(row: sa.Row) -> StoredVersion:
+    return StoredVersion(json.loads(row.body), row.date_added, row.received_from)
+
+
+def latest_versions(connection: sa.Connection, type_: str | None = None) -> Iterator[StoredVersion]:
+    """The newest version of every object (of ``type_``), oldest added first."""
+    query = sa.select(objects.c.body, objects.c.date_added, objects.c.received_from).where(
+        objects.c.latest.is_(True)
+    )
+    if type_ is not None:
+        query = query.where(objects.c.type == type_)
+    for row in connection.execute(query.order_by(objects.c.date_added)):
+        yield _stored(row)
+
+
+def versions_of(connection: sa.Connection, object_id: str) -> list[StoredVersion]:
+    """Every stored version of ``object_id``, oldest first; empty if there is none."""
+    rows = connection.execute(
+        sa.select(objects.c.body, objects.c.date_added, objects.c.received_from)
+        .where(objects.c.id == object_id)
+        .order_by(objects.c.version)
+    )
+    return [_stored(row) for row in rows]
+
+
+def count_versions(connection: sa.Connection) -> int:
+    return connection.execute(sa.select(sa.func.count()).select_from(objects)).scalar_one()
