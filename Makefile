@@ -20,7 +20,7 @@ test: install
 	$(BIN)/pytest -n 2
 
 lint: install
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check
 
 bench: install
 	$(BIN)/python -m bench

@@ -17,6 +17,8 @@ import pycountry
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from liaison.errors import ConfigError
+from liaison.markings.classification import parse_level
+from liaison.policy.rules import NodeRules
 from liaison.stix.ids import derived_id
 
 Trust = Literal["high", "medium", "low"]
@@ -78,6 +80,13 @@ class Partner(_Record):
     def _clearance(cls, value: object) -> object:
         return Clearance.parse(value) if isinstance(value, str) else value
 
+    @field_validator("clearance", mode="after")
+    @classmethod
+    def _known_level(cls, value: Clearance | None) -> Clearance | None:
+        if value is not None:
+            parse_level(str(value))  # ValueError names an unknown scale or level
+        return value
+
     @model_validator(mode="after")
     def _defaults(self) -> Partner:
         if not self.identity:
@@ -136,6 +145,7 @@ class Alliance(_Record):
     node: NodeConfig
     partners: tuple[Partner, ...] = ()
     communities: tuple[Community, ...] = ()
+    rules: NodeRules = NodeRules()
 
     @model_validator(mode="after")
     def _consistent(self) -> Alliance:

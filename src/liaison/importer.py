@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
+from liaison.policy.grants import refresh, register_classes
 from liaison.settings import InputLimits
 from liaison.stix.parse import parse_payload
 from liaison.stix.timestamps import stix_now
@@ -77,7 +78,10 @@ def import_objects(
     errors = validate_all(objects, workers=workers, on_progress=on_validated)
     valid = [obj for obj, errs in zip(objects, errors, strict=True) if not errs]
     with write_transaction(engine) as connection:
-        outcomes = iter(add_objects(connection, valid, received_from=received_from))
+        refresh(connection)
+        added = add_objects(connection, valid, received_from=received_from)
+        register_classes(connection, added.classes)
+    outcomes = iter(added.outcomes)
     for obj, errs in zip(objects, errors, strict=True):
         version = obj.get("modified") or obj.get("created")
         version = version if isinstance(version, str) else None

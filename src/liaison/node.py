@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from liaison.alliance import country_code, load_alliance_file
 from liaison.errors import ConfigError, NodeConflict, NodeNotInitialised
+from liaison.markings.tlp import TLP_CLEAR
+from liaison.policy.grants import record_change, redecide, register_classes, set_rules
 from liaison.settings import Settings
 from liaison.stix.ids import derived_id
 from liaison.stix.timestamps import stix_now
@@ -72,6 +74,8 @@ def identity_object(country: str, name: str, created: str) -> dict[str, Any]:
         "name": name,
         "identity_class": "organization",
         "sectors": ["government-national"],
+        # Who the node is is no secret to its partners.
+        "object_marking_refs": [TLP_CLEAR],
     }
 
 
@@ -126,7 +130,6 @@ def init_node(
             return node, False
         key = load_signing_key(settings.home) if key_path.exists() else _create_key(key_path)
         identity = identity_object(country, name, stix_now())
-        add_objects(connection, [identity])
         connection.execute(
             schema.node.insert().values(
                 id=1,
@@ -136,6 +139,7 @@ def init_node(
                 public_key=_public_hex(key.public_key()),
             )
         )
+        register_classes(connection, add_objects(connection, [identity]).classes)
     return open_node(settings), True
 
 
@@ -181,11 +185,27 @@ def _safe_url(engine: sa.Engine) -> str:
 
 
 def apply_alliance(node: Node, path: Path) -> AllianceChanges:
-    """Apply an alliance file to the node's store; its node must be this node."""
+    """Apply an alliance file to the node's store (its node must be this node), record the
+    change and re-decide every release class."""
     alliance = load_alliance_file(path)
     if alliance.node.country != node.country:
         raise ConfigError(
             f"{path} describes the node of {alliance.node.country}, but this node is {node.country}"
         )
     with write_transaction(node.engine) as connection:
-        return save_alliance(connection, alliance.partners, alliance.communities)
+        changes = save_alliance(connection, alliance.partners, alliance.communities)
+        rules_changed = set_rules(connection, alliance.rules)
+        if changes.any or rules_changed:
+            record_change(
+                connection,
+                "alliance",
+                {
+                    "file": str(path),
+                    "added": changes.added,
+                    "updated": changes.updated,
+                    "removed": changes.removed,
+                    "rules": alliance.rules.model_dump(mode="json"),
+                },
+            )
+            redecide(connection)
+        return changes

@@ -14,7 +14,7 @@ V3 = "2017-05-27T09:00:00.000Z"
 
 def add(node, batch, received_from=None):
     with write_transaction(node.engine) as connection:
-        return add_objects(connection, batch, received_from=received_from)
+        return add_objects(connection, batch, received_from=received_from).outcomes
 
 
 def test_every_version_is_kept_and_the_newest_is_latest(node):

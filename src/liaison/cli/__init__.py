@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from liaison.cli import alliance, demo, node, objects
+from liaison.cli import alliance, demo, node, objects, policy
 from liaison.cli.render import ErrorHandlingGroup
 
 app = typer.Typer(
@@ -24,6 +24,10 @@ app.command("communities")(alliance.communities)
 app.command("import")(objects.import_file)
 app.command("show")(objects.show)
 app.command("list")(objects.list_objects)
+app.command("explain")(policy.explain)
+app.command("matrix")(policy.matrix)
+app.add_typer(policy.partner_app, name="partner")
+app.add_typer(policy.policy_app, name="policy")
 app.command("demo")(demo.demo)
 
 

@@ -26,7 +26,7 @@ def print_json(data: Any) -> None:
 
 
 # Only these columns wrap on a narrow terminal; ids, codes and dates stay whole on one line.
-_WRAPPING = {"name", "messages", "members (joined - left)", "communities", "value"}
+_WRAPPING = {"name", "members (joined - left)", "communities", "value", "reason", "reasons", "cut"}
 
 
 def table(title: str, *columns: str) -> Table:

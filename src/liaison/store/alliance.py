@@ -19,6 +19,11 @@ class AllianceChanges:
     removed: list[str] = field(default_factory=list)
     communities: int = 0
     memberships: int = 0
+    memberships_changed: bool = False
+
+    @property
+    def any(self) -> bool:
+        return bool(self.added or self.updated or self.removed or self.memberships_changed)
 
 
 def save_alliance(
@@ -42,6 +47,11 @@ def save_alliance(
             connection.execute(partners.update().where(partners.c.code == code).values(**values))
             changes.updated.append(code)
 
+    before = {
+        (c.name, c.kind, c.description, frozenset(c.members)) for c in read_communities(connection)
+    }
+    after = {(c.name, c.kind, c.description, frozenset(c.members)) for c in new_communities}
+    changes.memberships_changed = before != after
     connection.execute(memberships.delete())
     connection.execute(communities.delete())
     for community in new_communities:
@@ -59,6 +69,12 @@ def save_alliance(
         changes.memberships += len(rows)
     changes.communities = len(new_communities)
     return changes
+
+
+def update_partner(connection: sa.Connection, partner: Partner) -> None:
+    connection.execute(
+        partners.update().where(partners.c.code == partner.country).values(**_partner_row(partner))
+    )
 
 
 def _partner_row(partner: Partner) -> dict[str, object]:

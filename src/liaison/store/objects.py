@@ -14,10 +14,22 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
+from liaison.policy.classes import ClassKey, class_key
 from liaison.stix.timestamps import now_micros, to_micros
 from liaison.store.schema import clock, objects
 
 Outcome = Literal["added", "present"]
+
+
+@dataclass
+class Added:
+    """What one write did: the outcome for each object, in order, and the release classes
+    of the versions it added."""
+
+    outcomes: list[Outcome]
+    classes: dict[str, ClassKey]
+
+
 # Rows per INSERT statement and ids per IN (...) lookup.
 BATCH = 500
 
@@ -38,8 +50,8 @@ def add_objects(
     connection: sa.Connection,
     batch: Sequence[dict[str, Any]],
     received_from: str | None = None,
-) -> list[Outcome]:
-    """Store every version in ``batch`` not already stored; the outcome for each, in order.
+) -> Added:
+    """Store every version in ``batch`` not already stored.
 
     Must run inside a write transaction: the caller commits or rolls back the whole batch.
     """
@@ -50,6 +62,7 @@ def add_objects(
     stored = _stored_versions(connection, {key.id for key in keys})
 
     outcomes: list[Outcome] = []
+    classes: dict[str, ClassKey] = {}
     new_rows: list[dict[str, Any]] = []
     newest: dict[str, int] = {}
     seen: set[VersionKey] = set()
@@ -61,10 +74,12 @@ def add_objects(
         seen.add(key)
         outcomes.append("added")
         newest[key.id] = max(newest.get(key.id, key.version), key.version)
-        new_rows.append(_row(obj, key, date_added, received_from))
+        release = class_key(obj)
+        classes.setdefault(release.id, release)
+        new_rows.append(_row(obj, key, date_added, received_from, release.id))
         date_added += 1
     if not new_rows:
-        return outcomes
+        return Added(outcomes, classes)
 
     for row in new_rows:
         row["latest"] = row["version"] == newest[row["id"]] and row["version"] > max(
@@ -89,14 +104,20 @@ def add_objects(
     connection.execute(
         clock.update().where(clock.c.id == 1).values(last_added=new_rows[-1]["date_added"])
     )
-    return outcomes
+    return Added(outcomes, classes)
 
 
 def _insert_batch(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
     connection.execute(objects.insert(), rows)
 
 
-def _row(obj: dict[str, Any], key: VersionKey, date_added: int, received_from: str | None) -> dict:
+def _row(
+    obj: dict[str, Any],
+    key: VersionKey,
+    date_added: int,
+    received_from: str | None,
+    release_class: str,
+) -> dict[str, Any]:
     modified = obj.get("modified") or obj.get("created")
     return {
         "id": key.id,
@@ -110,6 +131,7 @@ def _row(obj: dict[str, Any], key: VersionKey, date_added: int, received_from: s
         "date_added": date_added,
         "received_from": received_from,
         "body": json.dumps(obj, ensure_ascii=False, separators=(",", ":")),
+        "release_class": release_class,
     }
 
 

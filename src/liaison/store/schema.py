@@ -23,9 +23,12 @@ objects = sa.Table(
     sa.Column("date_added", sa.BigInteger, nullable=False),
     sa.Column("received_from", sa.String(3)),
     sa.Column("body", sa.Text, nullable=False),
+    # policy.classes.class_key(body).id: derived, rebuilt by `liaison policy rebuild`.
+    sa.Column("release_class", sa.String(64)),
     sa.Index("ix_objects_date_added", "date_added", unique=True),
     sa.Index("ix_objects_type_latest", "type", "latest"),
     sa.Index("ix_objects_created_by_ref", "created_by_ref"),
+    sa.Index("ix_objects_class_added", "release_class", "date_added"),
 )
 
 # One row: the last date_added handed out. Writers lock it, so date_added is unique and
@@ -84,4 +87,49 @@ memberships = sa.Table(
     sa.Column("member", sa.String(3), primary_key=True),
     sa.Column("joined", sa.Date, primary_key=True),
     sa.Column("left", sa.Date),
+)
+
+
+# Derived from the objects (rebuildable): one row per release class, its canonical key.
+release_classes = sa.Table(
+    "release_classes",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("key", sa.Text, nullable=False),
+)
+
+# One decision per (partner, class): what the partner may see of the class's objects.
+grants = sa.Table(
+    "grants",
+    metadata,
+    sa.Column("partner", sa.String(3), primary_key=True),
+    sa.Column("class_id", sa.String(64), primary_key=True),
+    sa.Column("decision", sa.String(20), nullable=False),
+    sa.Column("cuts", sa.Text, nullable=False),
+    sa.Column("reasons", sa.Text, nullable=False),
+    sa.Column("policy_version", sa.Integer, nullable=False),
+    sa.Index("ix_grants_class", "class_id"),
+)
+
+# One row: the policy version, the node's rules, and until when the grants hold (the next
+# date on which a community membership starts or ends).
+policy_state = sa.Table(
+    "policy_state",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("rules", sa.Text, nullable=False),
+    sa.Column("decided_on", sa.Date),
+    sa.Column("valid_until", sa.Date),
+)
+
+# Every change of policy, partner or community, in order (the ledger will sign these).
+policy_changes = sa.Table(
+    "policy_changes",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.BigInteger, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
 )

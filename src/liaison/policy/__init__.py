@@ -1,0 +1,1 @@
+"""Release decisions and their reasons, tearlines, consent, node rules, compiled grants."""

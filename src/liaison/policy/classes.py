@@ -1,0 +1,77 @@
+"""Release classes: objects that share markings, granular markings, originator and consents
+are decided together. A class id is the SHA-256 of its canonical key, so it can be computed
+from an object alone and rebuilt at any time."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ClassKey:
+    markings: tuple[str, ...]
+    granular: tuple[tuple[str, tuple[str, ...]], ...]
+    originator: str | None
+    consents: tuple[str, ...] = ()
+    # Definitions are released to every partner whatever they carry; they form their own class.
+    definition: bool = False
+    # Only with granular markings: whether a cut field is required depends on the type.
+    type: str | None = None
+
+    def canonical(self) -> str:
+        return json.dumps(
+            {
+                "markings": list(self.markings),
+                "granular": [[ref, list(selectors)] for ref, selectors in self.granular],
+                "originator": self.originator,
+                "consents": list(self.consents),
+                "definition": self.definition,
+                "type": self.type,
+            },
+            separators=(",", ":"),
+            sort_keys=True,
+        )
+
+    @property
+    def id(self) -> str:
+        return hashlib.sha256(self.canonical().encode()).hexdigest()
+
+    @classmethod
+    def from_canonical(cls, text: str) -> ClassKey:
+        data = json.loads(text)
+        return cls(
+            markings=tuple(data["markings"]),
+            granular=tuple((ref, tuple(sel)) for ref, sel in data["granular"]),
+            originator=data["originator"],
+            consents=tuple(data["consents"]),
+            definition=data["definition"],
+            type=data["type"],
+        )
+
+
+def class_key(obj: dict[str, Any], consents: tuple[str, ...] = ()) -> ClassKey:
+    """The release class of one object version."""
+    refs = obj.get("object_marking_refs") or []
+    granular: dict[str, set[str]] = {}
+    for entry in obj.get("granular_markings") or []:
+        if not isinstance(entry, dict):
+            continue
+        # A granular marking by language tag (no marking_ref) restricts nothing.
+        ref = entry.get("marking_ref")
+        if isinstance(ref, str):
+            granular.setdefault(ref, set()).update(
+                s for s in entry.get("selectors", []) if isinstance(s, str)
+            )
+    originator = obj.get("created_by_ref")
+    kind = obj.get("type")
+    return ClassKey(
+        markings=tuple(sorted({r for r in refs if isinstance(r, str)})),
+        granular=tuple(sorted((ref, tuple(sorted(sel))) for ref, sel in granular.items())),
+        originator=originator if isinstance(originator, str) else None,
+        consents=tuple(sorted(set(consents))),
+        definition=kind in ("marking-definition", "extension-definition"),
+        type=kind if granular and isinstance(kind, str) else None,
+    )
