@@ -7,11 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from liaison.alliance import load_alliance_file
+from liaison.errors import InputError
 from liaison.importer import ImportReport, import_objects
 from liaison.ingest.documents import reports_from_directory
 from liaison.markings.tlp import TLP_CLEAR, tlp_definition, tlp_name
 from liaison.node import Node, apply_alliance, init_node
 from liaison.settings import Settings
+from liaison.stix.parse import parse_payload
 from liaison.store.alliance import AllianceChanges
 from liaison.store.objects import latest_versions
 
@@ -19,6 +21,7 @@ from liaison.store.objects import latest_versions
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 DEFAULT_ALLIANCE = EXAMPLES / "alliance.toml"
 DEFAULT_DOCUMENTS = EXAMPLES / "documents"
+DEFAULT_INTELLIGENCE = EXAMPLES / "intelligence.json"
 
 
 @dataclass(frozen=True)
@@ -29,22 +32,41 @@ class DemoResult:
     reports: ImportReport
 
 
-def run_demo(settings: Settings, documents: Path, alliance: Path) -> DemoResult:
-    """Create (or reopen) the node, apply ``alliance``, import ``documents`` as reports."""
+def run_demo(
+    settings: Settings, documents: Path, alliance: Path, intelligence: Path | None = None
+) -> DemoResult:
+    """Create (or reopen) the node, apply ``alliance``, import ``documents`` as reports and
+    the marked STIX bundle ``intelligence``."""
     config = load_alliance_file(alliance)
     node, created = init_node(settings, config.node.country, config.node.name)
     changes = apply_alliance(node, alliance)
     reports = reports_from_directory(documents, node.identity_id)
-    report = import_objects(node.engine, [tlp_definition(TLP_CLEAR), *reports])
+    objects = [tlp_definition(TLP_CLEAR), *reports]
+    if intelligence is not None:
+        objects += parse_payload(_read(intelligence), settings.limits)
+    report = import_objects(node.engine, objects, workers=settings.validation_workers)
     return DemoResult(node, created, changes, report)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
 
 
 def holdings(node: Node) -> Counter[tuple[str, str]]:
     """How many objects (latest versions) the node holds, by type and marking."""
     counts: Counter[tuple[str, str]] = Counter()
     with node.engine.connect() as connection:
-        for stored in latest_versions(connection):
-            refs = stored.object.get("object_marking_refs") or []
-            label = ", ".join(tlp_name(ref) or ref for ref in refs) or "unmarked"
-            counts[(stored.object["type"], label)] += 1
+        latest = [stored.object for stored in latest_versions(connection)]
+    names = {
+        obj["id"]: obj.get("name", obj["id"])
+        for obj in latest
+        if obj["type"] == "marking-definition"
+    }
+    for obj in latest:
+        refs = obj.get("object_marking_refs") or []
+        label = ", ".join(tlp_name(ref) or names.get(ref, ref) for ref in refs) or "unmarked"
+        counts[(obj["type"], label)] += 1
     return counts

@@ -69,9 +69,10 @@ def test_demo_prints_the_alliance_and_its_reports(run):
 
 def test_demo_on_the_seeds(run, seeds):
     data = json_of(run("demo", "--docs", str(seeds), "--json"))
-    reports = [s for s in data["import"]["successes"] if s["id"].startswith("report--")]
-    assert len(reports) == 5
+    names = {r["name"] for r in json_of(run("list", "--type", "report", "--json"))}
+    assert "Justin Trudeau says Canada will continue to share intelligence with allies" in names
     assert {"type": "report", "marking": "TLP:CLEAR", "count": 5} in data["holdings"]
+    assert data["visibility"]["RUS"]["release"] == 0
 
 
 def test_node_json_is_the_stix_identity(demo):
@@ -82,10 +83,12 @@ def test_node_json_is_the_stix_identity(demo):
 
 def test_list_json_is_an_array_of_stix_objects(demo):
     objects = json_of(demo("list", "--json"))
-    assert isinstance(objects, list) and len(objects) == 8
+    assert isinstance(objects, list) and len(objects) == 23
+    assert all(o["id"].startswith(o["type"] + "--") for o in objects)
     reports = json_of(demo("list", "--type", "report", "--json"))
-    assert len(reports) == 6 and all(r["type"] == "report" for r in reports)
-    assert all(r["object_marking_refs"] == [TLP_CLEAR] for r in reports)
+    assert len(reports) == 12 and all(r["type"] == "report" for r in reports)
+    documents = [r for r in reports if r["object_marking_refs"] == [TLP_CLEAR]]
+    assert len(documents) == 6
 
 
 def test_partners_and_communities_json(demo):

@@ -223,3 +223,8 @@ def test_every_decision_has_reasons():
     for markings in (SECRET_FVEY, marked(), marked(H(tlp="clear"))):
         for partner in ("USA", "FRA", "ALB", "RUS", "XYZ"):
             assert outcome(markings, partner).reasons
+
+
+def test_the_originator_may_receive_its_own_object():
+    orcon = marked(H(cls="USA:S", rel=["FVEY"], caveats=["ORCON"]))
+    assert outcome(orcon, "USA", originator=FROM_USA).released

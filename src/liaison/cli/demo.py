@@ -16,10 +16,17 @@ from liaison.cli.alliance import (
     partners_table,
 )
 from liaison.cli.render import console, print_json, table
-from liaison.demo import DEFAULT_ALLIANCE, DEFAULT_DOCUMENTS, holdings, run_demo
+from liaison.demo import (
+    DEFAULT_ALLIANCE,
+    DEFAULT_DOCUMENTS,
+    DEFAULT_INTELLIGENCE,
+    holdings,
+    run_demo,
+)
 from liaison.settings import Settings
 from liaison.store.alliance import read_communities, read_partners
 from liaison.store.objects import latest_versions
+from liaison.store.pages import visibility_counts
 
 
 def demo(
@@ -29,14 +36,18 @@ def demo(
     alliance: Annotated[Path, typer.Option(help="The alliance file to apply.")] = (
         DEFAULT_ALLIANCE
     ),
+    intelligence: Annotated[
+        Path, typer.Option(help="A STIX bundle of marked intelligence to import.")
+    ] = DEFAULT_INTELLIGENCE,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
 ) -> None:
     """Run the demo: create the node, load the alliance and the documents, show the result."""
-    result = run_demo(Settings.from_env(), docs, alliance)
+    result = run_demo(Settings.from_env(), docs, alliance, intelligence)
     node = result.node
     with node.engine.connect() as connection:
         found = read_partners(connection)
         groups = read_communities(connection)
+        visibility = visibility_counts(connection)
     today = date.today()
     partner_rows = [partner_json(p, memberships_of(p.country, groups, today)) for p in found]
     counts = holdings(node)
@@ -47,6 +58,7 @@ def demo(
                 "partners": partner_rows,
                 "communities": [community_json(c) for c in groups],
                 "import": result.reports.as_taxii_status(),
+                "visibility": visibility,
                 "holdings": [
                     {"type": kind, "marking": marking, "count": count}
                     for (kind, marking), count in sorted(counts.items())
@@ -73,3 +85,13 @@ def demo(
     for (kind, marking), count in sorted(counts.items()):
         held.add_row(kind, marking, str(count))
     console.print(held)
+    seen = table("What each partner may see", "partner", "release", "with cuts", "withhold")
+    for code, counts in sorted(visibility.items()):
+        seen.add_row(
+            code,
+            str(counts["release"]),
+            str(counts["release-with-cuts"]),
+            str(counts["withhold"]),
+        )
+    console.print(seen)
+    console.print("Try: liaison matrix ID, liaison explain ID --partner FRA")

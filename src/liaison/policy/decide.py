@@ -314,6 +314,8 @@ class _Check:
         self, tlp: str | None, rel_tos: list[frozenset[str]], caveats: list[str]
     ) -> tuple[bool, Reason]:
         origin = self.originator.country or self.originator.identity or "unknown"
+        if self.originator.country == self.code:
+            return True, Reason("third-party", f"third-party rule: {self.code} is the originator")
         if self.code in self.consents:
             return True, Reason(
                 "consent", f"third-party rule: originator {origin} consented to {self.code}"
