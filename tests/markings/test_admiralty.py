@@ -11,8 +11,12 @@ from liaison.markings.admiralty import (
     Admiralty,
     confidence_of,
     credibility_of,
+    grade,
+    grading_of,
     parse_admiralty,
 )
+from liaison.stix.validate import validation_errors
+from tests.stix_factory import indicator
 
 VECTORS = json.loads(
     (Path(__file__).parents[1] / "vectors" / "stix21_confidence_admiralty.json").read_text()
@@ -175,3 +179,20 @@ def test_confidence_reads_back_as_the_same_credibility(credibility):
 def test_higher_confidence_never_reads_as_worse_credibility(a, b):
     low, high = sorted((a, b))
     assert credibility_of(high) <= credibility_of(low)
+
+
+def test_grade_keeps_the_code_exactly_and_sets_confidence():
+
+    for code in ("A1", "B2", "C3", "F6", "E5"):
+        graded = grade(indicator(1), parse_admiralty(code))
+        assert grading_of(graded).code == code
+        assert validation_errors(graded) == []
+    assert grade(indicator(1), parse_admiralty("B2"))["confidence"] == 70
+    assert "confidence" not in grade(dict(indicator(1), confidence=5), parse_admiralty("C6"))
+
+
+def test_grading_from_confidence_alone_has_unknown_reliability():
+    from liaison.markings.admiralty import grading_of
+
+    assert grading_of(dict(indicator(1), confidence=85)).code == "F1"
+    assert grading_of(indicator(1)) is None

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
+
+from liaison.markings.handling import LIAISON_EXTENSION
 
 __all__ = [
     "CREDIBILITY",
@@ -116,3 +119,34 @@ def credibility_of(confidence: int) -> int:
         if low <= confidence <= high:
             return credibility
     raise AssertionError(f"Appendix A table does not cover {confidence}")  # pragma: no cover
+
+
+def grade(obj: dict[str, Any], grading: Admiralty) -> dict[str, Any]:
+    """A copy of ``obj`` carrying ``grading``: exactly, in Liaison's extension, and as STIX
+    ``confidence`` by the specification's Admiralty Credibility mapping (no confidence for
+    credibility 6, "truth cannot be judged")."""
+    graded = dict(obj)
+    extensions = dict(graded.get("extensions") or {})
+    body = dict(extensions.get(LIAISON_EXTENSION) or {"extension_type": "property-extension"})
+    body["admiralty"] = grading.code
+    extensions[LIAISON_EXTENSION] = body
+    graded["extensions"] = extensions
+    confidence = confidence_of(grading.credibility)
+    if confidence is None:
+        graded.pop("confidence", None)
+    else:
+        graded["confidence"] = confidence
+    return graded
+
+
+def grading_of(obj: dict[str, Any]) -> Admiralty | None:
+    """The Admiralty grading of ``obj``: the exact code where Liaison's extension carries it;
+    else, from ``confidence`` alone, credibility with reliability F ("cannot be judged")."""
+    body = (obj.get("extensions") or {}).get(LIAISON_EXTENSION) or {}
+    code = body.get("admiralty") if isinstance(body, dict) else None
+    if isinstance(code, str):
+        return parse_admiralty(code)
+    confidence = obj.get("confidence")
+    if isinstance(confidence, int) and not isinstance(confidence, bool):
+        return Admiralty("F", credibility_of(confidence))
+    return None

@@ -1,9 +1,6 @@
-"""What a marking-definition says, in the terms the release policy uses.
-
-Understood: the TLP 2.0 marking-definitions (and the TLP 1.0 ones, mapped to 2.0), statement
-markings (no handling rule), and marking-definitions carrying Liaison's handling extension
-(classification on any scale, REL TO, caveats; ``schemas/liaison-handling.json``). Anything
-else is unknown, and an unknown marking makes the policy withhold.
+"""Handling rules in the terms the release policy uses, and Liaison's own handling extension
+(classification on any scale, REL TO, caveats; ``schemas/liaison-handling.json``) that states
+them on a marking-definition. ``read.py`` reads any marking-definition into a ``Handling``.
 """
 
 from __future__ import annotations
@@ -16,6 +13,7 @@ from liaison.markings.tlp import TLP_LEVELS
 from liaison.stix.ids import derived_id
 
 LIAISON_EXTENSION = "extension-definition--6b517315-e0d2-43be-8501-180baefd8042"
+ACS_EXTENSION = "extension-definition--3a65884d-005a-4290-8335-cb2d778a83ce"
 
 # STIX 2.1 section 7.2.1.4: the TLP 1.0 marking-definitions; WHITE became CLEAR in TLP 2.0.
 TLP_V1_LEVELS: dict[str, str] = {
@@ -56,23 +54,8 @@ def tlp_level(marking_id: str) -> str | None:
     return TLP_LEVELS.get(marking_id) or TLP_V1_LEVELS.get(marking_id)
 
 
-def read_marking(marking_id: str, definition: dict[str, Any] | None) -> Handling:
-    """The handling that ``definition`` (the marking-definition object, None if the store
-    does not hold it) states; UnknownMarking if it is not one the policy understands."""
-    level = tlp_level(marking_id)
-    if level is not None:
-        return Handling(tlp=level)
-    if definition is None:
-        raise UnknownMarking(f"unknown marking {marking_id}: its definition is not held")
-    extension = (definition.get("extensions") or {}).get(LIAISON_EXTENSION)
-    if isinstance(extension, dict):
-        return _liaison_handling(marking_id, extension)
-    if definition.get("definition_type") == "statement" and not definition.get("extensions"):
-        return STATEMENT
-    raise UnknownMarking(f"unknown marking {marking_id}")
-
-
-def _liaison_handling(marking_id: str, extension: dict[str, Any]) -> Handling:
+def read_liaison(marking_id: str, extension: dict[str, Any]) -> Handling:
+    """The rules a Liaison handling extension states."""
     classification = extension.get("classification")
     releasable = extension.get("releasable_to")
     caveats = extension.get("caveats", [])

@@ -18,7 +18,8 @@ from typing import Any
 import sqlalchemy as sa
 from stix2.registry import class_for_type
 
-from liaison.markings.handling import UnknownMarking, read_marking
+from liaison.markings.handling import UnknownMarking
+from liaison.markings.read import read_marking
 from liaison.policy.classes import ClassKey, class_key
 from liaison.policy.decide import (
     Decision,
