@@ -6,6 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from liaison.cli import app
+from liaison.stix.validate import validation_errors
 
 runner = CliRunner()
 
@@ -134,3 +135,18 @@ def test_lowering_trust_cuts_what_a_partner_sees(run):
 def test_policy_rebuild(run):
     result = run("policy", "rebuild", "--json")
     assert result.exit_code == 0 and json.loads(result.stdout)["classes"] >= 10
+
+
+def test_released_copies_validate(run):
+    for starts, partner in (("NATO summit: counter", "FRA"), ("Counter-terrorism threat", "FRA")):
+        copy = explained(run, report_id(run, starts), partner)["copy"]
+        assert validation_errors(copy) == []
+
+
+def test_policy_log_records_changes(run):
+    run("partner", "set", "NZL", "--trust", "medium")
+    log = json.loads(run("policy", "log", "--json").stdout)
+    assert log[0]["kind"] == "alliance"
+    assert log[-1]["kind"] == "partner" and log[-1]["detail"]["partner"] == "NZL"
+    assert [entry["version"] for entry in log] == sorted(entry["version"] for entry in log)
+    run("partner", "set", "NZL", "--trust", "high")

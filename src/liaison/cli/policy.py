@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Annotated
 
@@ -14,7 +15,7 @@ from liaison.cli.render import console, print_json, table
 from liaison.errors import ConfigError, UnknownPartner
 from liaison.node import open_node
 from liaison.policy.explain import explain as explain_object
-from liaison.policy.grants import rebuild, record_change, redecide
+from liaison.policy.grants import read_changes, rebuild, record_change, redecide
 from liaison.settings import Settings
 from liaison.store.alliance import read_partners, update_partner
 from liaison.store.engine import write_transaction
@@ -147,3 +148,19 @@ def policy_rebuild(as_json: JsonOption = False) -> None:
         print_json({"classes": count})
         return
     console.print(f"Rebuilt {count} release classes and their grants.")
+
+
+@policy_app.command("log")
+def policy_log(as_json: JsonOption = False) -> None:
+    """Every recorded change of partners, communities and rules, oldest first."""
+    node = open_node(Settings.from_env())
+    with node.engine.connect() as connection:
+        changes = read_changes(connection)
+    if as_json:
+        print_json(changes)
+        return
+    out = table("Policy changes", "version", "at", "kind", "value")
+    for change in changes:
+        detail = json.dumps(change["detail"], sort_keys=True, ensure_ascii=False)
+        out.add_row(str(change["version"]), change["at"][:19], change["kind"], detail)
+    console.print(out)

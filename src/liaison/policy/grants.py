@@ -31,7 +31,7 @@ from liaison.policy.decide import (
     decide,
 )
 from liaison.policy.rules import NodeRules
-from liaison.stix.timestamps import now_micros
+from liaison.stix.timestamps import from_micros, now_micros
 from liaison.store.alliance import read_communities, read_partners
 from liaison.store.schema import (
     grants,
@@ -265,6 +265,20 @@ def record_change(connection: sa.Connection, kind: str, detail: dict[str, Any]) 
         )
     )
     return version
+
+
+def read_changes(connection: sa.Connection) -> list[dict[str, Any]]:
+    """The policy change log, oldest first: ``{version, at, kind, detail}``."""
+    rows = connection.execute(sa.select(policy_changes).order_by(policy_changes.c.seq))
+    return [
+        {
+            "version": row.version,
+            "at": from_micros(row.at),
+            "kind": row.kind,
+            "detail": json.loads(row.detail),
+        }
+        for row in rows
+    ]
 
 
 def set_rules(connection: sa.Connection, rules: NodeRules) -> bool:
