@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from liaison.policy.grants import refresh, register_classes
+from liaison.policy.grants import redecide_markings, refresh, register_classes
 from liaison.settings import InputLimits
 from liaison.stix.parse import parse_payload
 from liaison.stix.timestamps import stix_now
@@ -81,6 +81,14 @@ def import_objects(
         refresh(connection)
         added = add_objects(connection, valid, received_from=received_from)
         register_classes(connection, added.classes)
+        redecide_markings(
+            connection,
+            (
+                obj["id"]
+                for obj, outcome in zip(valid, added.outcomes, strict=True)
+                if outcome == "added" and obj["type"] == "marking-definition"
+            ),
+        )
     outcomes = iter(added.outcomes)
     for obj, errs in zip(objects, errors, strict=True):
         version = obj.get("modified") or obj.get("created")

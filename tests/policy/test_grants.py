@@ -117,3 +117,14 @@ def test_rebuild_gives_the_same_grants(node):
     with write_transaction(node.engine) as connection:
         assert rebuild(connection) == 4
     assert snapshot() == before
+
+
+def test_a_marking_defined_after_its_objects_is_read_once_it_arrives(node):
+    apply_alliance(node, EXAMPLES / "alliance.toml")
+    fvey = marking_definition(node.identity_id, "CAN:SECRET", ["FVEY"])
+    early = note(1, [fvey["id"]], node.identity_id)
+    import_objects(node.engine, [early])
+    assert early["id"] not in visible(node, "USA")  # unknown marking: withheld
+    import_objects(node.engine, [fvey])
+    assert early["id"] in visible(node, "USA")
+    assert early["id"] not in visible(node, "FRA")

@@ -255,6 +255,18 @@ def register_classes(connection: sa.Connection, keys: dict[str, ClassKey]) -> li
     return redecide(connection, new)
 
 
+def redecide_markings(connection: sa.Connection, marking_ids: Iterable[str]) -> list[Change]:
+    """Re-decide the classes that refer to these markings: their definitions just arrived,
+    and a marking that was unknown (withheld) may now be readable."""
+    ids = sorted(set(marking_ids))
+    if not ids:
+        return []
+    query = sa.select(release_classes.c.id).where(
+        sa.or_(*(release_classes.c.key.contains(f'"{marking_id}"') for marking_id in ids))
+    )
+    return redecide(connection, list(connection.execute(query).scalars()))
+
+
 def record_change(connection: sa.Connection, kind: str, detail: dict[str, Any]) -> int:
     """Bump the policy version and log the change; the new version."""
     version = connection.execute(sa.select(policy_state.c.version)).scalar_one() + 1
