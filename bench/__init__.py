@@ -1,0 +1,1 @@
+"""Benchmarks of Liaison: ``python -m bench`` runs them all."""
