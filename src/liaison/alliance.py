@@ -131,6 +131,28 @@ class Community(_Record):
         return value
 
 
+class Collection(_Record):
+    """A TAXII collection: which object types it holds and who may read or write it
+    (partner country codes and community names)."""
+
+    alias: str = Field(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9-]*$")
+    id: str = ""
+    title: str = ""
+    description: str = ""
+    types: tuple[str, ...] = ()  # empty: every type
+    read: tuple[str, ...] = ()
+    write: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _defaults(self) -> Collection:
+        if not self.id:
+            derived = derived_id("collection", self.alias).split("--", 1)[1]
+            object.__setattr__(self, "id", derived)
+        if not self.title:
+            object.__setattr__(self, "title", self.alias)
+        return self
+
+
 class NodeConfig(_Record):
     country: str
     name: str
@@ -146,6 +168,7 @@ class Alliance(_Record):
     partners: tuple[Partner, ...] = ()
     communities: tuple[Community, ...] = ()
     rules: NodeRules = NodeRules()
+    collections: tuple[Collection, ...] = ()
 
     @model_validator(mode="after")
     def _consistent(self) -> Alliance:
@@ -158,6 +181,9 @@ class Alliance(_Record):
         names = [c.name for c in self.communities]
         if len(names) != len(set(names)):
             raise ValueError("a community is listed twice")
+        aliases = [c.alias for c in self.collections]
+        if len(aliases) != len(set(aliases)):
+            raise ValueError("a collection alias is listed twice")
         known = set(codes) | {self.node.country}
         for community in self.communities:
             for member in community.members:

@@ -193,7 +193,9 @@ def apply_alliance(node: Node, path: Path) -> AllianceChanges:
             f"{path} describes the node of {alliance.node.country}, but this node is {node.country}"
         )
     with write_transaction(node.engine) as connection:
-        changes = save_alliance(connection, alliance.partners, alliance.communities)
+        changes = save_alliance(
+            connection, alliance.partners, alliance.communities, alliance.collections
+        )
         rules_changed = set_rules(connection, alliance.rules)
         if changes.any or rules_changed:
             record_change(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from liaison.cli import alliance, demo, node, objects, policy
+from liaison.cli import alliance, demo, node, objects, policy, serve
 from liaison.cli.render import ErrorHandlingGroup
 
 app = typer.Typer(
@@ -26,8 +26,10 @@ app.command("show")(objects.show)
 app.command("list")(objects.list_objects)
 app.command("explain")(policy.explain)
 app.command("matrix")(policy.matrix)
+policy.partner_app.command("credentials")(serve.credentials)
 app.add_typer(policy.partner_app, name="partner")
 app.add_typer(policy.policy_app, name="policy")
+app.command("serve")(serve.serve)
 app.command("demo")(demo.demo)
 
 

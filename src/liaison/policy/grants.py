@@ -303,11 +303,17 @@ def set_rules(connection: sa.Connection, rules: NodeRules) -> bool:
     return True
 
 
+def grants_expired(connection: sa.Connection, today: date | None = None) -> bool:
+    """Whether a membership date has passed since the grants were decided."""
+    today = today or date.today()
+    valid_until = connection.execute(sa.select(policy_state.c.valid_until)).scalar_one()
+    return valid_until is not None and today >= valid_until
+
+
 def refresh(connection: sa.Connection, today: date | None = None) -> list[Change]:
     """Re-decide everything if a membership date has passed since the grants were made."""
     today = today or date.today()
-    state = connection.execute(sa.select(policy_state)).one()
-    if state.valid_until is not None and today >= state.valid_until:
+    if grants_expired(connection, today):
         return redecide(connection, at=today)
     return []
 

@@ -1,13 +1,16 @@
-"""Partners and communities in the store: applying an alliance file, reading it back."""
+"""Partners, communities and collections in the store: applying an alliance file, reading it
+back."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from liaison.alliance import Clearance, Community, Membership, Partner
-from liaison.store.schema import communities, memberships, partners
+from liaison.alliance import Clearance, Collection, Community, Membership, Partner
+from liaison.stix.timestamps import now_micros
+from liaison.store.schema import collections, communities, credentials, memberships, partners
 
 
 @dataclass
@@ -30,13 +33,21 @@ def save_alliance(
     connection: sa.Connection,
     new_partners: tuple[Partner, ...],
     new_communities: tuple[Community, ...],
+    new_collections: tuple[Collection, ...] = (),
 ) -> AllianceChanges:
-    """Make the stored partners and communities exactly these. Keeps partners' credentials."""
+    """Make the stored partners and communities exactly these; a removed partner's credentials
+    are revoked."""
     changes = AllianceChanges()
     current = {p.country: p for p in read_partners(connection)}
     wanted = {p.country: p for p in new_partners}
     for code in sorted(set(current) - set(wanted)):
         connection.execute(partners.delete().where(partners.c.code == code))
+        # A partner that leaves the alliance loses its access at once.
+        connection.execute(
+            credentials.update()
+            .where(credentials.c.partner == code, credentials.c.revoked.is_(None))
+            .values(revoked=now_micros())
+        )
         changes.removed.append(code)
     for code, partner in sorted(wanted.items()):
         values = _partner_row(partner)
@@ -68,7 +79,37 @@ def save_alliance(
             connection.execute(memberships.insert(), rows)
         changes.memberships += len(rows)
     changes.communities = len(new_communities)
+    before_collections = set(read_collections(connection))
+    changes.memberships_changed |= before_collections != set(new_collections)
+    connection.execute(collections.delete())
+    for collection in new_collections:
+        connection.execute(
+            collections.insert().values(
+                id=collection.id,
+                alias=collection.alias,
+                title=collection.title,
+                description=collection.description,
+                types=json.dumps(list(collection.types)),
+                readers=json.dumps(list(collection.read)),
+                writers=json.dumps(list(collection.write)),
+            )
+        )
     return changes
+
+
+def read_collections(connection: sa.Connection) -> list[Collection]:
+    return [
+        Collection(
+            alias=row.alias,
+            id=row.id,
+            title=row.title,
+            description=row.description,
+            types=tuple(json.loads(row.types)),
+            read=tuple(json.loads(row.readers)),
+            write=tuple(json.loads(row.writers)),
+        )
+        for row in connection.execute(sa.select(collections).order_by(collections.c.alias))
+    ]
 
 
 def update_partner(connection: sa.Connection, partner: Partner) -> None:

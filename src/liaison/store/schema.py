@@ -62,8 +62,6 @@ partners = sa.Table(
     sa.Column("trust", sa.String(20), nullable=False),
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("agreement", sa.Text, nullable=False),
-    # Filled by `liaison partner credentials` (TAXII issue); never a plaintext secret.
-    sa.Column("credentials", sa.Text),
 )
 
 communities = sa.Table(
@@ -132,4 +130,56 @@ policy_changes = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("kind", sa.String(40), nullable=False),
     sa.Column("detail", sa.Text, nullable=False),
+)
+
+
+# A partner's TAXII credentials: a username and password (HTTP Basic) and an API token, each
+# stored only as an Argon2 hash. Issuing new ones revokes the old.
+credentials = sa.Table(
+    "credentials",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("partner", sa.String(3), nullable=False),
+    sa.Column("username", sa.String(64), nullable=False),
+    sa.Column("password_hash", sa.Text, nullable=False),
+    sa.Column("token_hash", sa.Text, nullable=False),
+    sa.Column("created", sa.BigInteger, nullable=False),
+    sa.Column("revoked", sa.BigInteger),
+    sa.Index("ix_credentials_username", "username"),
+)
+
+# TAXII collections as the alliance file configures them: a type filter and who may read and
+# write (partner codes or community names).
+collections = sa.Table(
+    "collections",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("alias", sa.String(100), nullable=False, unique=True),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("types", sa.Text, nullable=False),
+    sa.Column("readers", sa.Text, nullable=False),
+    sa.Column("writers", sa.Text, nullable=False),
+)
+
+# Every object version delivered to a partner, the first time that copy went to it.
+disclosures = sa.Table(
+    "disclosures",
+    metadata,
+    sa.Column("partner", sa.String(3), primary_key=True),
+    sa.Column("object_id", sa.String(300), primary_key=True),
+    sa.Column("version", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("digest", sa.String(64), primary_key=True),
+    sa.Column("release_class", sa.String(64), nullable=False),
+    sa.Column("at", sa.BigInteger, nullable=False),
+)
+
+# TAXII status resources of partners' POSTs.
+statuses = sa.Table(
+    "statuses",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("partner", sa.String(3), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created", sa.BigInteger, nullable=False),
 )

@@ -1,0 +1,46 @@
+"""`liaison serve` and `liaison partner credentials`: the TAXII server and its credentials."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from liaison.cli.render import console, print_json, table
+from liaison.node import open_node
+from liaison.settings import Settings
+from liaison.store.engine import write_transaction
+from liaison.taxii.credentials import issue_credentials
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 6000,
+) -> None:
+    """Run the TAXII 2.1 server; discovery is at /taxii2/."""
+    import uvicorn
+
+    from liaison.taxii.app import create_app
+
+    node = open_node(Settings.from_env())
+    console.print(f"TAXII 2.1 for node {node.country} on http://{host}:{port}/taxii2/")
+    uvicorn.run(create_app(node), host=host, port=port, log_level="warning")
+
+
+def credentials(
+    partner: Annotated[str, typer.Argument(metavar="PARTNER", help="The partner's code.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
+) -> None:
+    """Issue (or rotate) a partner's TAXII credentials; they are shown only this once."""
+    node = open_node(Settings.from_env())
+    with write_transaction(node.engine) as connection:
+        issued = issue_credentials(connection, partner.upper())
+    if as_json:
+        print_json(issued.as_json())
+        return
+    out = table(f"TAXII credentials of {issued.partner} (shown once)", "field", "value")
+    out.add_row("username", issued.username)
+    out.add_row("password", issued.password)
+    out.add_row("token", issued.token)
+    console.print(out)
+    console.print("Any earlier credentials of this partner no longer work.")

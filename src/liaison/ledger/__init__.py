@@ -1,0 +1,1 @@
+"""The disclosure ledger: every disclosure and policy change (the signed hash chain follows)."""

@@ -1,0 +1,56 @@
+"""Recording disclosures: one row per object version delivered to a partner, the first time
+that exact copy goes to it. The signed Merkle log will be built on this one function."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from liaison.stix.timestamps import now_micros
+from liaison.store.schema import disclosures
+
+
+@dataclass(frozen=True)
+class Disclosure:
+    partner: str
+    object_id: str
+    version: int
+    release_class: str
+    delivered: bytes  # the exact bytes of the object as sent
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.delivered).hexdigest()
+
+
+def record_disclosures(connection: sa.Connection, delivered: Sequence[Disclosure]) -> None:
+    """Record what is being delivered, inside the caller's transaction. A copy already
+    recorded (same partner, version and bytes) is not recorded again."""
+    if not delivered:
+        return
+    at = now_micros()
+    rows = [
+        {
+            "partner": d.partner,
+            "object_id": d.object_id,
+            "version": d.version,
+            "digest": d.digest,
+            "release_class": d.release_class,
+            "at": at,
+        }
+        for d in delivered
+    ]
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(disclosures).on_conflict_do_nothing()
+    connection.execute(statement, rows)
+
+
+def disclosures_of(connection: sa.Connection, partner: str | None = None) -> list[sa.Row]:
+    query = sa.select(disclosures).order_by(disclosures.c.at, disclosures.c.object_id)
+    if partner is not None:
+        query = query.where(disclosures.c.partner == partner)
+    return list(connection.execute(query))

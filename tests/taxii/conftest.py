@@ -1,0 +1,74 @@
+"""A live TAXII server on a loopback port, over the demo's node, for each database."""
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+import uvicorn
+
+from liaison.demo import DEFAULT_ALLIANCE, DEFAULT_DOCUMENTS, DEFAULT_INTELLIGENCE, run_demo
+from liaison.store.engine import write_transaction
+from liaison.taxii.app import create_app
+from liaison.taxii.credentials import IssuedCredentials, issue_credentials
+
+ACCEPT = {"Accept": "application/taxii+json;version=2.1"}
+
+
+@dataclass
+class LiveServer:
+    url: str
+    node: object
+    credentials: dict[str, IssuedCredentials]
+
+    def client(self, partner: str | None = None, **headers: str) -> httpx.Client:
+        auth = None
+        if partner is not None:
+            issued = self.credentials[partner]
+            auth = (issued.username, issued.password)
+        return httpx.Client(base_url=self.url, auth=auth, headers={**ACCEPT, **headers})
+
+    def collection_id(self, alias: str) -> str:
+        with self.client("USA") as client:
+            listed = client.get("/api/collections/").json()["collections"]
+        return next(c["id"] for c in listed if c["alias"] == alias)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def live(settings) -> Iterator[LiveServer]:
+    result = run_demo(settings, DEFAULT_DOCUMENTS, DEFAULT_ALLIANCE, DEFAULT_INTELLIGENCE)
+    node = result.node
+    with write_transaction(node.engine) as connection:
+        issued = {
+            code: issue_credentials(connection, code) for code in ("USA", "FRA", "TUR", "ALB")
+        }
+    port = _free_port()
+    config = uvicorn.Config(create_app(node), host="127.0.0.1", port=port, log_level="error")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the TAXII server did not start")
+        time.sleep(0.02)
+    try:
+        yield LiveServer(f"http://127.0.0.1:{port}", node, issued)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        node.engine.dispose()  # close the pool before the database is dropped
+
+
+def envelope_objects(response: httpx.Response) -> list[dict]:
+    return json.loads(response.content).get("objects", [])
