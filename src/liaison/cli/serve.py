@@ -16,15 +16,23 @@ from liaison.taxii.credentials import issue_credentials
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 6000,
+    workers: Annotated[
+        int, typer.Option(help="Server processes (use several on PostgreSQL).", min=1)
+    ] = 1,
 ) -> None:
     """Run the TAXII 2.1 server; discovery is at /taxii2/."""
     import uvicorn
 
-    from liaison.taxii.app import create_app
-
-    node = open_node(Settings.from_env())
+    node = open_node(Settings.from_env())  # fail here, with a clear message, not in a worker
     console.print(f"TAXII 2.1 for node {node.country} on http://{host}:{port}/taxii2/")
-    uvicorn.run(create_app(node), host=host, port=port, log_level="warning")
+    uvicorn.run(
+        "liaison.taxii.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+    )
 
 
 def credentials(

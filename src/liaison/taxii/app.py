@@ -484,3 +484,12 @@ def _versions(value: str | None) -> Any:
     if "all" in parts:
         return "all"
     return tuple(_timestamp("match[version]", part) for part in parts)
+
+
+def app_from_env() -> FastAPI:
+    """The server of the node the environment names: the factory uvicorn's worker processes
+    call (`liaison serve --workers N`), each opening the store for itself."""
+    from liaison.node import open_node
+    from liaison.settings import Settings
+
+    return create_app(open_node(Settings.from_env()))
