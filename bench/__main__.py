@@ -1,9 +1,9 @@
 """Run every benchmark and print its tables.
 
-    python -m bench [--quick] [arguments for the benchmarks]
+    python -m bench [--quick] [--only NAME ...]
 
-``--quick`` asks each benchmark for small sizes (a smoke run); every other argument is
-passed to each benchmark's ``main`` unchanged.
+``--quick`` asks each benchmark for small sizes (a smoke run). Each benchmark's own options
+(sizes, backends) differ: run it alone for them, ``python -m bench.NAME --help``.
 """
 
 from __future__ import annotations
@@ -13,27 +13,33 @@ from types import ModuleType
 
 from rich.console import Console
 
-from bench import import_throughput
+from bench import import_throughput, policy_decisions
 
 # Each module has ``main(argv: list[str] | None) -> None``; add new benchmarks here.
-BENCHMARKS: tuple[ModuleType, ...] = (import_throughput,)
+BENCHMARKS: tuple[ModuleType, ...] = (import_throughput, policy_decisions)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="Run every benchmark in bench/.",
-        epilog=(
-            "Other arguments are passed to every benchmark; python -m bench.NAME --help lists them."
-        ),
+        epilog="A benchmark's own options: python -m bench.NAME --help.",
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
-    args, passed = parser.parse_known_args(argv)
-    forwarded = ["--quick", *passed] if args.quick else passed
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=[b.__name__.removeprefix("bench.") for b in BENCHMARKS],
+        help="run only this benchmark (repeatable)",
+    )
+    args = parser.parse_args(argv)
     console = Console()
     for benchmark in BENCHMARKS:
-        console.rule(benchmark.__name__.removeprefix("bench."))
-        benchmark.main(forwarded)
+        name = benchmark.__name__.removeprefix("bench.")
+        if args.only and name not in args.only:
+            continue
+        console.rule(name)
+        benchmark.main(["--quick"] if args.quick else [])
 
 
 if __name__ == "__main__":

@@ -128,3 +128,23 @@ def test_a_marking_defined_after_its_objects_is_read_once_it_arrives(node):
     import_objects(node.engine, [fvey])
     assert early["id"] in visible(node, "USA")
     assert early["id"] not in visible(node, "FRA")
+
+
+def test_redeciding_one_partner_keeps_the_others_expiry(node, tmp_path):
+    alliance = (
+        (EXAMPLES / "alliance.toml")
+        .read_text()
+        .replace(
+            '{ country = "ALB", joined = 2017-06-19 },',
+            '{ country = "ALB", joined = 2017-06-19, left = 2999-01-01 },',
+        )
+    )
+    path = tmp_path / "alliance.toml"
+    path.write_text(alliance)
+    apply_alliance(node, path)
+    with write_transaction(node.engine) as connection:
+        # Only USA is re-decided after ALB's exit date: ALB's grants must still expire.
+        redecide(connection, partners=["USA"], at=date(2999, 6, 1))
+        assert connection.execute(sa.select(policy_state.c.valid_until)).scalar_one() == date(
+            2999, 1, 1
+        )

@@ -90,6 +90,9 @@ def marking_definition(
 ) -> dict[str, Any]:
     """A marking-definition that states these rules, with an id derived from them (the same
     rules always give the same marking)."""
+    if releasable_to is not None and not releasable_to:
+        # STIX forbids empty lists; releasable to no one is what NOFORN says.
+        raise ValueError("releasable_to must name a country or community; use NOFORN instead")
     extensions = handling_extension(classification, releasable_to, caveats)
     body = extensions[LIAISON_EXTENSION]
     name = " ".join(

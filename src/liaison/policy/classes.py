@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 
@@ -35,7 +36,7 @@ class ClassKey:
             sort_keys=True,
         )
 
-    @property
+    @cached_property
     def id(self) -> str:
         return hashlib.sha256(self.canonical().encode()).hexdigest()
 

@@ -1,9 +1,17 @@
 """The copy a partner receives: its grant's tearline applied, then the references to objects
-it may not see cut, with one visibility lookup for a whole page of objects."""
+it may not see cut, with a bounded number of visibility lookups for a whole page.
+
+An object may be granted and still not be sent: when every target of a required reference
+(a report's ``object_refs``, a relationship's ``source_ref``) is withheld, the copy would be
+incomplete, so it is withheld too, and references to it must be cut in turn. Visibility is
+therefore resolved through chains of required references, ``MAX_CHAIN`` levels deep; what is
+not resolved by then is treated as not visible (fail closed).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +20,9 @@ import sqlalchemy as sa
 from liaison.policy.grants import required_properties
 from liaison.policy.tearline import apply_cuts, cut_references, references
 from liaison.store.pages import GrantedVersion, visible_ids
+from liaison.store.schema import objects
+
+MAX_CHAIN = 16
 
 
 @dataclass(frozen=True)
@@ -22,13 +33,89 @@ class ReleasedCopy:
     cut_references: tuple[str, ...]
 
 
+def required_references(obj: dict[str, Any]) -> list[set[str]]:
+    """For each required reference property of ``obj``, the ids it points at: at least one of
+    each set must be visible for a copy to be complete."""
+    required = required_properties(obj.get("type"))
+    found = []
+    for key, value in obj.items():
+        if key not in required or key in ("created_by_ref", "object_marking_refs"):
+            continue
+        if key.endswith("_refs") and isinstance(value, list):
+            found.append({v for v in value if isinstance(v, str)})
+        elif key.endswith("_ref") and isinstance(value, str):
+            found.append({value})
+    return found
+
+
+def _latest_bodies(connection: sa.Connection, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    wanted = sorted(set(ids))
+    bodies: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(wanted), 500):
+        rows = connection.execute(
+            sa.select(objects.c.id, objects.c.body).where(
+                objects.c.id.in_(wanted[start : start + 500]), objects.c.latest.is_(True)
+            )
+        )
+        bodies.update({oid: json.loads(body) for oid, body in rows})
+    return bodies
+
+
+def sendable(
+    ids: Iterable[str],
+    granted: Callable[[set[str]], set[str]],
+    bodies: Callable[[set[str]], dict[str, dict[str, Any]]],
+) -> set[str]:
+    """Which of ``ids`` would be sent whole: granted (by ``granted``), and each required
+    reference still pointing at something sent. Required references are followed
+    ``MAX_CHAIN`` levels deep, a level per lookup; an object whose chain goes deeper is not
+    sent (fail closed). Cycles are fine: two granted notes citing each other are both sent."""
+    wanted = set(ids)
+    seen: set[str] = set()
+    allowed: set[str] = set()
+    needs: dict[str, list[set[str]]] = {}
+    frontier = set(wanted)
+    for _ in range(MAX_CHAIN):
+        frontier -= seen
+        if not frontier:
+            break
+        seen |= frontier
+        found = granted(frontier)
+        allowed |= found
+        following: set[str] = set()
+        for oid, body in bodies(found).items():
+            if needed := required_references(body):
+                needs[oid] = needed
+                following |= set().union(*needed)
+        frontier = following
+    # Remove what cannot be complete until nothing changes (the greatest such set remains).
+    changed = True
+    while changed:
+        changed = False
+        for oid, needed in needs.items():
+            if oid in allowed and any(not (refs & allowed) for refs in needed):
+                allowed.discard(oid)
+                changed = True
+    return allowed & wanted
+
+
+def sendable_ids(connection: sa.Connection, partner: str, ids: Iterable[str]) -> set[str]:
+    """``sendable`` with the stored grants of ``partner``: one visibility lookup and one read
+    of bodies per level of required references."""
+    return sendable(
+        ids,
+        lambda found: visible_ids(connection, partner, found),
+        lambda found: _latest_bodies(connection, found),
+    )
+
+
 def released_copies(
     connection: sa.Connection, partner: str, page: Sequence[GrantedVersion]
 ) -> list[ReleasedCopy]:
     """The copies of ``page`` for ``partner``; an object whose required references are all
     cut is left out (withheld)."""
     pointed = set().union(*(references(v.object) for v in page)) if page else set()
-    visible = visible_ids(connection, partner, pointed)
+    visible = sendable_ids(connection, partner, pointed)
     copies = []
     for version in page:
         copy = make_copy(version.object, version.cuts, visible)

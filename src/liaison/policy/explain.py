@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from liaison.errors import NotFound, UnknownPartner
 from liaison.policy.classes import class_key
-from liaison.policy.copies import make_copy
+from liaison.policy.copies import make_copy, sendable
 from liaison.policy.decide import Decision, Reason
 from liaison.policy.grants import PolicyWorld, decide_class, load_world, marking_handlings
 from liaison.policy.tearline import references
@@ -70,11 +70,19 @@ def explain(
     if not decision.released:
         return Explanation(object_id, partner, at, decision, (), (), None)
 
-    visible = set()
-    for ref in references(obj):
-        target = _latest(connection, ref)
-        if target is not None and _decide_object(connection, world, target, partner, at).released:
-            visible.add(ref)
+    def released(ids: set[str]) -> set[str]:
+        found = {i: _latest(connection, i) for i in ids}
+        return {
+            i
+            for i, target in found.items()
+            if target is not None
+            and _decide_object(connection, world, target, partner, at).released
+        }
+
+    def bodies(ids: set[str]) -> dict[str, dict[str, Any]]:
+        return {i: target for i in ids if (target := _latest(connection, i)) is not None}
+
+    visible = sendable(references(obj), released, bodies)
     made = make_copy(obj, decision.cuts, visible)
     if made is None:
         withheld = Decision(

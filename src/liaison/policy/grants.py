@@ -176,7 +176,7 @@ def redecide(
             if before != now:
                 changes.append(Change(code, key.id, before[0] if before else None, now[0]))
     _replace(connection, [k.id for k in keys], codes, rows)
-    _set_validity(connection, world, at)
+    _set_validity(connection, world, at, everything=class_ids is None and partners is None)
     return changes
 
 
@@ -220,7 +220,11 @@ def _grant_row(partner: str, class_id: str, decision: Decision, version: int) ->
     }
 
 
-def _set_validity(connection: sa.Connection, world: PolicyWorld, at: date) -> None:
+def _set_validity(
+    connection: sa.Connection, world: PolicyWorld, at: date, *, everything: bool
+) -> None:
+    """Grants decided at ``at`` hold until the next membership date after it. When only some
+    were re-decided, the others keep their own expiry: the earlier of the two stands."""
     boundaries = [
         day
         for community in world.context.communities
@@ -228,9 +232,12 @@ def _set_validity(connection: sa.Connection, world: PolicyWorld, at: date) -> No
         for day in (member.joined, member.left)
         if day is not None and day > at
     ]
-    connection.execute(
-        policy_state.update().values(decided_on=at, valid_until=min(boundaries, default=None))
-    )
+    until = min(boundaries, default=None)
+    if not everything:
+        current = connection.execute(sa.select(policy_state.c.valid_until)).scalar_one()
+        if current is not None:
+            until = current if until is None else min(current, until)
+    connection.execute(policy_state.update().values(decided_on=at, valid_until=until))
 
 
 def register_classes(connection: sa.Connection, keys: dict[str, ClassKey]) -> list[Change]:

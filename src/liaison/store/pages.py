@@ -125,18 +125,22 @@ def count_latest_in_classes(connection: sa.Connection, class_ids: list[str]) -> 
 
 def visibility_counts(connection: sa.Connection) -> dict[str, dict[str, int]]:
     """For each partner, how many objects (latest versions) it may see whole, with cuts, or
-    not at all: one grouped join."""
-    rows = connection.execute(
-        sa.select(grants.c.partner, grants.c.decision, sa.func.count())
-        .select_from(objects)
-        .join(grants, grants.c.class_id == objects.c.release_class)
+    not at all: objects are counted once per class, then joined with the grants."""
+    per_class = (
+        sa.select(objects.c.release_class, sa.func.count().label("n"))
         .where(objects.c.latest.is_(True))
+        .group_by(objects.c.release_class)
+        .subquery()
+    )
+    rows = connection.execute(
+        sa.select(grants.c.partner, grants.c.decision, sa.func.sum(per_class.c.n))
+        .join(per_class, per_class.c.release_class == grants.c.class_id)
         .group_by(grants.c.partner, grants.c.decision)
     )
     counts: dict[str, dict[str, int]] = {}
     for partner, decision, count in rows:
         counts.setdefault(partner, {"release": 0, "release-with-cuts": 0, "withhold": 0})
-        counts[partner][decision] = count
+        counts[partner][decision] = int(count)
     return counts
 
 
