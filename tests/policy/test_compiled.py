@@ -39,7 +39,8 @@ from liaison.stix.validate import validation_errors
 from liaison.store.alliance import save_alliance
 from liaison.store.engine import write_transaction
 from liaison.store.objects import add_objects
-from liaison.store.pages import GrantedVersion, granted_versions
+from liaison.store.pages import GrantedVersion, PageQuery, granted_versions
+from liaison.store.pages import page as taxii_page
 from liaison.store.schema import (
     communities,
     grants,
@@ -56,7 +57,7 @@ from tests.policy.reference import (
     references_of,
 )
 
-EXAMPLES = int(os.environ.get("LIAISON_POLICY_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("LIAISON_POLICY_EXAMPLES", "500"))
 TODAY = date.today()
 
 NODE_COUNTRY = "CAN"
@@ -436,7 +437,20 @@ def run(node: Node, world: World) -> tuple[dict[str, dict[str, Any]], list[Outco
         }
         with node.engine.connect() as connection:
             page = granted_versions(connection, partner)
-            copies = released_copies(connection, partner, page)
+            # The TAXII read path pages per granted class; in pages of 3 it must give exactly
+            # the plain join's answer, in the same order.
+            paged: list[GrantedVersion] = []
+            after = None
+            while True:
+                result = taxii_page(connection, partner, PageQuery(added_after=after, limit=3))
+                paged += result.versions
+                if not result.more:
+                    break
+                after = result.versions[-1].date_added
+            assert [(v.object["id"], v.date_added, v.cuts) for v in paged] == [
+                (v.object["id"], v.date_added, v.cuts) for v in page
+            ]
+            copies = released_copies(connection, partner, paged)
         outcomes.append(Outcome(partner, page, copies, expected))
     return stored, outcomes
 
