@@ -10,7 +10,6 @@ not resolved by then is treated as not visible (fail closed).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,8 +18,8 @@ import sqlalchemy as sa
 
 from liaison.policy.grants import required_properties
 from liaison.policy.tearline import apply_cuts, cut_references, references
+from liaison.store.objects import latest_bodies
 from liaison.store.pages import GrantedVersion, visible_ids
-from liaison.store.schema import objects
 
 MAX_CHAIN = 16
 
@@ -46,19 +45,6 @@ def required_references(obj: dict[str, Any]) -> list[set[str]]:
         elif key.endswith("_ref") and isinstance(value, str):
             found.append({value})
     return found
-
-
-def _latest_bodies(connection: sa.Connection, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-    wanted = sorted(set(ids))
-    bodies: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(wanted), 500):
-        rows = connection.execute(
-            sa.select(objects.c.id, objects.c.body).where(
-                objects.c.id.in_(wanted[start : start + 500]), objects.c.latest.is_(True)
-            )
-        )
-        bodies.update({oid: json.loads(body) for oid, body in rows})
-    return bodies
 
 
 def sendable(
@@ -105,7 +91,7 @@ def sendable_ids(connection: sa.Connection, partner: str, ids: Iterable[str]) ->
     return sendable(
         ids,
         lambda found: visible_ids(connection, partner, found),
-        lambda found: _latest_bodies(connection, found),
+        lambda found: latest_bodies(connection, found),
     )
 
 

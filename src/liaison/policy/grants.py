@@ -33,6 +33,7 @@ from liaison.policy.decide import (
 from liaison.policy.rules import NodeRules
 from liaison.stix.timestamps import from_micros, now_micros
 from liaison.store.alliance import read_communities, read_partners
+from liaison.store.objects import latest_bodies
 from liaison.store.schema import (
     grants,
     node,
@@ -94,14 +95,7 @@ def load_world(connection: sa.Connection) -> PolicyWorld:
 def marking_handlings(connection: sa.Connection, ids: Iterable[str]) -> dict[str, Any]:
     """What each marking id says: a Handling, or None when it is not understood."""
     wanted = sorted(set(ids))
-    definitions: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(wanted), 500):
-        rows = connection.execute(
-            sa.select(objects.c.id, objects.c.body).where(
-                objects.c.id.in_(wanted[start : start + 500]), objects.c.latest.is_(True)
-            )
-        )
-        definitions.update({oid: json.loads(body) for oid, body in rows})
+    definitions = latest_bodies(connection, wanted)
     handlings: dict[str, Any] = {}
     for marking_id in wanted:
         try:

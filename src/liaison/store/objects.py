@@ -8,7 +8,7 @@ marks the newest version of each id.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -190,3 +190,17 @@ def versions_of(connection: sa.Connection, object_id: str) -> list[StoredVersion
 
 def count_versions(connection: sa.Connection) -> int:
     return connection.execute(sa.select(sa.func.count()).select_from(objects)).scalar_one()
+
+
+def latest_bodies(connection: sa.Connection, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The latest version of each of ``ids`` the store holds, by id."""
+    wanted = sorted(set(ids))
+    bodies: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(wanted), BATCH):
+        rows = connection.execute(
+            sa.select(objects.c.id, objects.c.body).where(
+                objects.c.id.in_(wanted[start : start + BATCH]), objects.c.latest.is_(True)
+            )
+        )
+        bodies.update({oid: json.loads(body) for oid, body in rows})
+    return bodies
