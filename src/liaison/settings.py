@@ -23,6 +23,8 @@ SETTINGS: dict[str, str | None] = {
     "LIAISON_MAX_NESTING": "32",
     "LIAISON_MAX_STRING_BYTES": str(4 * MIB),
     "LIAISON_VALIDATION_WORKERS": "0",
+    "LIAISON_CLIENT_CERT_HEADER": "",
+    "LIAISON_TRUSTED_PROXIES": "",
 }
 
 
@@ -42,6 +44,10 @@ class Settings:
     limits: InputLimits
     # 0 means one per core; 1 validates in this process.
     validation_workers: int
+    # Mutual TLS through a terminating proxy: the header in which it passes the verified
+    # client certificate's SHA-256 fingerprint, and the proxy addresses trusted to set it.
+    client_cert_header: str = ""
+    trusted_proxies: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -80,4 +86,8 @@ class Settings:
             database_url=url,
             limits=limits,
             validation_workers=get_int("LIAISON_VALIDATION_WORKERS"),
+            client_cert_header=get("LIAISON_CLIENT_CERT_HEADER").strip(),
+            trusted_proxies=frozenset(
+                a.strip() for a in get("LIAISON_TRUSTED_PROXIES").split(",") if a.strip()
+            ),
         )

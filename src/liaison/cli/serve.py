@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from liaison.cli.render import console, print_json, table
+from liaison.errors import InputError
 from liaison.node import open_node
 from liaison.settings import Settings
 from liaison.store.engine import write_transaction
-from liaison.taxii.credentials import issue_credentials
+from liaison.taxii.credentials import add_certificate, fingerprint_of, issue_credentials
 
 
 def serve(
@@ -52,3 +54,27 @@ def credentials(
     out.add_row("token", issued.token)
     console.print(out)
     console.print("Any earlier credentials of this partner no longer work.")
+
+
+def certificate(
+    partner: Annotated[str, typer.Argument(metavar="PARTNER", help="The partner's code.")],
+    cert: Annotated[
+        Path | None, typer.Option(help="The partner's client certificate (PEM or DER).")
+    ] = None,
+    fingerprint: Annotated[
+        str | None, typer.Option(help="Or its SHA-256 fingerprint (64 hex digits).")
+    ] = None,
+) -> None:
+    """Let a client certificate stand for a partner under mutual TLS (see docs/taxii.md)."""
+    if (cert is None) == (fingerprint is None):
+        raise InputError("give exactly one of --cert and --fingerprint")
+    if cert is not None:
+        try:
+            fingerprint = fingerprint_of(cert.read_bytes())
+        except OSError as exc:
+            raise InputError(f"cannot read {cert}: {exc.strerror}") from None
+    assert fingerprint is not None
+    node = open_node(Settings.from_env())
+    with write_transaction(node.engine) as connection:
+        add_certificate(connection, partner.upper(), fingerprint)
+    console.print(f"Certificate {fingerprint.lower()} now identifies {partner.upper()}.")

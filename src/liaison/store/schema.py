@@ -148,6 +148,16 @@ credentials = sa.Table(
     sa.Index("ix_credentials_username", "username"),
 )
 
+# Client certificates (SHA-256 of the DER) that identify a partner under mutual TLS.
+client_certificates = sa.Table(
+    "client_certificates",
+    metadata,
+    sa.Column("fingerprint", sa.String(64), primary_key=True),
+    sa.Column("partner", sa.String(3), nullable=False),
+    sa.Column("added", sa.BigInteger, nullable=False),
+    sa.Column("revoked", sa.BigInteger),
+)
+
 # TAXII collections as the alliance file configures them: a type filter and who may read and
 # write (partner codes or community names).
 collections = sa.Table(

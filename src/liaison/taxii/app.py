@@ -69,6 +69,7 @@ def create_app(node: Node) -> FastAPI:
         serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
     )
     cursors = Cursors(private)
+    settings = node.settings
 
     @app.exception_handler(TaxiiError)
     async def _taxii(_: Request, exc: TaxiiError) -> Response:
@@ -115,6 +116,13 @@ def create_app(node: Node) -> FastAPI:
             found = authenticator.basic(conn, username, password) if username else None
         elif scheme.lower() == "bearer":
             found = authenticator.bearer(conn, value.strip())
+        elif not header and settings.client_cert_header:
+            # Mutual TLS, terminated by a proxy that passes the verified certificate's
+            # fingerprint; only proxies the node trusts may speak for a client.
+            client = request.client.host if request.client else ""
+            presented = request.headers.get(settings.client_cert_header, "")
+            if presented and client in settings.trusted_proxies:
+                found = authenticator.certificate(conn, presented)
         if found is None:
             raise TaxiiError(401, "Unauthorized", "valid credentials are required")
         return found

@@ -19,10 +19,12 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
-from liaison.errors import UnknownPartner
+from liaison.errors import InputError, UnknownPartner
 from liaison.stix.timestamps import now_micros
-from liaison.store.schema import credentials, partners
+from liaison.store.schema import client_certificates, credentials, partners
 
 _HASHER = PasswordHasher()
 TOKEN_PREFIX = "lsn_"
@@ -80,6 +82,38 @@ def revoke_credentials(connection: sa.Connection, partner: str) -> int:
     return result.rowcount
 
 
+def fingerprint_of(pem_or_der: bytes) -> str:
+    """The SHA-256 fingerprint (hex) of a certificate's DER encoding."""
+    try:
+        certificate = x509.load_pem_x509_certificate(pem_or_der)
+    except ValueError:
+        try:
+            certificate = x509.load_der_x509_certificate(pem_or_der)
+        except ValueError:
+            raise InputError("not an X.509 certificate (PEM or DER)") from None
+    return certificate.fingerprint(hashes.SHA256()).hex()
+
+
+def add_certificate(connection: sa.Connection, partner: str, fingerprint: str) -> None:
+    """Let the client certificate with this SHA-256 fingerprint stand for ``partner``."""
+    if (
+        connection.execute(sa.select(partners.c.code).where(partners.c.code == partner)).first()
+        is None
+    ):
+        raise UnknownPartner(f"{partner} is not a known partner")
+    normalized = fingerprint.replace(":", "").strip().lower()
+    if len(normalized) != 64 or any(c not in "0123456789abcdef" for c in normalized):
+        raise InputError("a certificate fingerprint is 64 hex digits (SHA-256)")
+    connection.execute(
+        client_certificates.delete().where(client_certificates.c.fingerprint == normalized)
+    )
+    connection.execute(
+        client_certificates.insert().values(
+            fingerprint=normalized, partner=partner, added=now_micros()
+        )
+    )
+
+
 class Authenticator:
     """Maps what a client presents to a partner code, or None."""
 
@@ -109,6 +143,15 @@ class Authenticator:
         if row is None:
             return None
         return self._check(credential_id, "token", row.token_hash, token, row.partner)
+
+    def certificate(self, connection: sa.Connection, fingerprint: str) -> str | None:
+        normalized = fingerprint.replace(":", "").strip().lower()
+        return connection.execute(
+            sa.select(client_certificates.c.partner).where(
+                client_certificates.c.fingerprint == normalized,
+                client_certificates.c.revoked.is_(None),
+            )
+        ).scalar_one_or_none()
 
     def _check(
         self, credential_id: str, kind: str, stored: str, presented: str, partner: str

@@ -30,6 +30,13 @@ def upgrade() -> None:
     )
     op.create_index("ix_credentials_username", "credentials", ["username"])
     op.create_table(
+        "client_certificates",
+        sa.Column("fingerprint", sa.String(64), primary_key=True),
+        sa.Column("partner", sa.String(3), nullable=False),
+        sa.Column("added", sa.BigInteger, nullable=False),
+        sa.Column("revoked", sa.BigInteger),
+    )
+    op.create_table(
         "collections",
         sa.Column("id", sa.String(36), primary_key=True),
         sa.Column("alias", sa.String(100), nullable=False, unique=True),
@@ -58,7 +65,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("statuses", "disclosures", "collections", "credentials"):
+    for table in ("statuses", "disclosures", "collections", "client_certificates", "credentials"):
         op.drop_table(table)
     with op.batch_alter_table("partners") as batch:
         batch.add_column(sa.Column("credentials", sa.Text))
