@@ -49,6 +49,29 @@ def record_disclosures(connection: sa.Connection, delivered: Sequence[Disclosure
     connection.execute(statement, rows)
 
 
+def new_disclosures(connection: sa.Connection, delivered: Sequence[Disclosure]) -> list[Disclosure]:
+    """Those of ``delivered`` not yet recorded (the exact copy has not gone to its partner)."""
+    if not delivered:
+        return []
+    partner_of = {d.partner for d in delivered}
+    ids = sorted({d.object_id for d in delivered})
+    known: set[tuple[str, str, int, str]] = set()
+    for start in range(0, len(ids), 500):
+        rows = connection.execute(
+            sa.select(
+                disclosures.c.partner,
+                disclosures.c.object_id,
+                disclosures.c.version,
+                disclosures.c.digest,
+            ).where(
+                disclosures.c.partner.in_(partner_of),
+                disclosures.c.object_id.in_(ids[start : start + 500]),
+            )
+        )
+        known.update(tuple(row) for row in rows)
+    return [d for d in delivered if (d.partner, d.object_id, d.version, d.digest) not in known]
+
+
 def disclosures_of(connection: sa.Connection, partner: str | None = None) -> list[sa.Row]:
     query = sa.select(disclosures).order_by(disclosures.c.at, disclosures.c.object_id)
     if partner is not None:

@@ -18,12 +18,13 @@ from cryptography.hazmat.primitives import serialization
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from liaison.alliance import Collection
 from liaison.errors import InputError, LiaisonError
 from liaison.importer import import_objects
-from liaison.ledger.disclosures import Disclosure, record_disclosures
+from liaison.ledger.disclosures import Disclosure, new_disclosures, record_disclosures
 from liaison.node import Node, load_signing_key
 from liaison.policy.copies import released_copies
 from liaison.policy.decide import PolicyContext
@@ -130,25 +131,28 @@ def create_app(node: Node) -> FastAPI:
     Partner = Annotated[str, Depends(partner)]
     Conn = Annotated[sa.Connection, Depends(connection)]
 
-    def memberships(conn: sa.Connection, code: str) -> frozenset[str]:
+    def access(conn: sa.Connection, code: str) -> dict[str, tuple[Collection, bool, bool]]:
+        """Every collection with whether ``code`` may read and write it (one read of the
+        collections and communities per request)."""
         context = PolicyContext(node.country, {}, tuple(read_communities(conn)))
-        return context.communities_of(code, date.today()) | {code}
+        names = context.communities_of(code, date.today()) | {code}
+        return {
+            c.id: (c, bool(names & set(c.read)), bool(names & set(c.write)))
+            for c in read_collections(conn)
+        }
 
     def rights(conn: sa.Connection, code: str, collection: Collection) -> tuple[bool, bool]:
-        names = memberships(conn, code)
-        return bool(names & set(collection.read)), bool(names & set(collection.write))
+        _, can_read, can_write = access(conn, code)[collection.id]
+        return can_read, can_write
 
     def collection_for(conn: sa.Connection, code: str, collection_id: str) -> Collection:
-        for collection in read_collections(conn):
-            if collection.id == collection_id:
-                can_read, can_write = rights(conn, code, collection)
-                if can_read or can_write:
-                    return collection
+        entry = access(conn, code).get(collection_id)
+        if entry is not None and (entry[1] or entry[2]):
+            return entry[0]
         # Unknown and forbidden look the same: a partner learns nothing of the others.
         raise TaxiiError(404, "Collection not found", f"no collection {collection_id}")
 
-    def collection_resource(conn: sa.Connection, code: str, c: Collection) -> dict[str, Any]:
-        can_read, can_write = rights(conn, code, c)
+    def collection_resource(c: Collection, can_read: bool, can_write: bool) -> dict[str, Any]:
         return {
             "id": c.id,
             "title": c.title,
@@ -180,16 +184,17 @@ def create_app(node: Node) -> FastAPI:
 
     @app.get(f"/{API_ROOT}/collections/")
     def list_collections(code: Partner, conn: Conn) -> dict[str, Any]:
-        visible = []
-        for collection in read_collections(conn):
-            can_read, can_write = rights(conn, code, collection)
-            if can_read or can_write:
-                visible.append(collection_resource(conn, code, collection))
+        visible = [
+            collection_resource(c, can_read, can_write)
+            for c, can_read, can_write in access(conn, code).values()
+            if can_read or can_write
+        ]
         return {"collections": visible} if visible else {}
 
     @app.get(f"/{API_ROOT}/collections/{{collection_id}}/")
     def get_collection(collection_id: str, code: Partner, conn: Conn) -> dict[str, Any]:
-        return collection_resource(conn, code, collection_for(conn, code, collection_id))
+        collection = collection_for(conn, code, collection_id)
+        return collection_resource(collection, *rights(conn, code, collection))
 
     def page_query(
         collection: Collection,
@@ -298,12 +303,15 @@ def create_app(node: Node) -> FastAPI:
 
     QueryFilters = Annotated[Filters, Depends(filters)]
 
-    def deliver(code: str, result: Page, token: str | None) -> Response:
-        # The disclosures are written in the transaction that produced the copies: if the
-        # write fails, nothing is delivered.
-        with write_transaction(node.engine) as conn:
-            body, delivered = envelope(code, result, token, conn)
-            record_disclosures(conn, delivered)
+    def deliver(code: str, result: Page, token: str | None, conn: sa.Connection) -> Response:
+        body, delivered = envelope(code, result, token, conn)
+        first_time = new_disclosures(conn, delivered)
+        if first_time:
+            # Recorded before anything is sent: if the write fails, nothing is delivered.
+            # Copies already recorded need no write, so repeated reads never queue behind
+            # writers.
+            with write_transaction(node.engine) as writer:
+                record_disclosures(writer, first_time)
         return Response(body, 200, headers=headers_of(result), media_type=TAXII_MEDIA_TYPE)
 
     @app.get(f"/{API_ROOT}/collections/{{collection_id}}/objects/")
@@ -312,7 +320,7 @@ def create_app(node: Node) -> FastAPI:
     ) -> Response:
         collection = collection_for(conn, code, collection_id)
         result, token = read_page(code, collection, request, conn, **query)
-        return deliver(code, result, token)
+        return deliver(code, result, token, conn)
 
     @app.get(f"/{API_ROOT}/collections/{{collection_id}}/objects/{{object_id}}/")
     def get_object(
@@ -330,7 +338,7 @@ def create_app(node: Node) -> FastAPI:
         result, token = read_page(code, collection, request, conn, **query)
         if not result.versions:
             raise TaxiiError(404, "Object not found", f"no object {object_id} for you here")
-        return deliver(code, result, token)
+        return deliver(code, result, token, conn)
 
     @app.get(f"/{API_ROOT}/collections/{{collection_id}}/manifest/")
     def get_manifest(
@@ -398,7 +406,8 @@ def create_app(node: Node) -> FastAPI:
             body.extend(chunk)
             if len(body) > limits.max_bytes:
                 raise TaxiiError(413, "Payload too large", f"the limit is {limits.max_bytes} bytes")
-        return post_envelope(code, collection, bytes(body))
+        # Validation and the write block: keep them off the event loop.
+        return await run_in_threadpool(post_envelope, code, collection, bytes(body))
 
     def post_envelope(code: str, collection: Collection, data: bytes) -> Response:
         try:
