@@ -72,10 +72,15 @@ def import_objects(
     workers: int = 0,
     received_from: str | None = None,
     on_validated: Callable[[int], None] | None = None,
+    validate: Callable[[Sequence[dict[str, Any]]], list[list[str]]] | None = None,
 ) -> ImportReport:
-    """Validate ``objects`` and store the valid ones, all in one transaction."""
+    """Validate ``objects`` (with ``validate`` if given, else ``validate_all``) and store the
+    valid ones, all in one transaction."""
     report = ImportReport(request_timestamp=stix_now())
-    errors = validate_all(objects, workers=workers, on_progress=on_validated)
+    if validate is not None:
+        errors = validate(objects)
+    else:
+        errors = validate_all(objects, workers=workers, on_progress=on_validated)
     valid = [obj for obj, errs in zip(objects, errors, strict=True) if not errs]
     with write_transaction(engine) as connection:
         refresh(connection)

@@ -63,3 +63,26 @@ def _collect(
         if on_progress:
             on_progress(len(chunk_result))
     return results
+
+
+class ValidatorProcess:
+    """A validator in a process of its own, for servers: validation is CPU-bound Python, and
+    run in the server's process it would hold the GIL against every other request. Started
+    with ``spawn`` (never ``fork`` a process that runs threads), on first use."""
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __call__(self, objects: Sequence[dict[str, Any]]) -> list[list[str]]:
+        if not objects:
+            return []
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn")
+            )
+        return self._pool.submit(_validate_chunk, list(objects)).result()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None

@@ -31,6 +31,7 @@ from liaison.policy.decide import PolicyContext
 from liaison.policy.grants import grants_expired, refresh
 from liaison.stix.parse import check_structure
 from liaison.stix.timestamps import from_micros, now_micros, to_micros
+from liaison.stix.validate import ValidatorProcess
 from liaison.store.alliance import read_collections, read_communities
 from liaison.store.engine import write_transaction
 from liaison.store.objects import version_of
@@ -71,6 +72,8 @@ def create_app(node: Node) -> FastAPI:
     )
     cursors = Cursors(private)
     settings = node.settings
+    validator = ValidatorProcess()
+    app.router.on_shutdown.append(validator.close)
 
     @app.exception_handler(TaxiiError)
     async def _taxii(_: Request, exc: TaxiiError) -> Response:
@@ -424,7 +427,7 @@ def create_app(node: Node) -> FastAPI:
                 refused.append({"id": _id_of(obj), "message": problem})
             else:
                 accepted.append(obj)
-        report = import_objects(node.engine, accepted, received_from=code, workers=1)
+        report = import_objects(node.engine, accepted, received_from=code, validate=validator)
         status = report.as_taxii_status()
         status["id"] = str(uuid.uuid4())
         status["failures"] += refused
