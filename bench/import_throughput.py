@@ -25,12 +25,12 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.corpus import make_corpus
+from bench.options import BACKENDS, backends, positive
 from liaison.importer import Status, import_objects
 from liaison.node import init_node
 from liaison.settings import Settings
 from liaison.stix.validate import validation_errors
 
-BACKENDS = ("sqlite", "postgresql")
 DEFAULT_OBJECTS = 100_000
 QUICK_OBJECTS = 1_000
 # The single-process validator run is long; a fixed sample keeps its share of the run small.
@@ -55,10 +55,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.import_throughput", description=__doc__.splitlines()[0]
     )
-    parser.add_argument(
-        "--objects", type=_positive, default=None, help=f"default {DEFAULT_OBJECTS}"
-    )
-    parser.add_argument("--backends", type=_backends, default=BACKENDS, help="default: both")
+    parser.add_argument("--objects", type=positive, default=None, help=f"default {DEFAULT_OBJECTS}")
+    parser.add_argument("--backends", type=backends, default=BACKENDS, help="default: both")
     parser.add_argument(
         "--quick", action="store_true", help=f"{QUICK_OBJECTS} objects unless --objects"
     )
@@ -66,21 +64,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.objects is None:
         args.objects = QUICK_OBJECTS if args.quick else DEFAULT_OBJECTS
     return args
-
-
-def _positive(raw: str) -> int:
-    value = int(raw)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
-def _backends(raw: str) -> tuple[str, ...]:
-    chosen = tuple(name.strip() for name in raw.split(",") if name.strip())
-    unknown = sorted(set(chosen) - set(BACKENDS))
-    if unknown or not chosen:
-        raise argparse.ArgumentTypeError(f"choose from {','.join(BACKENDS)}, not {raw!r}")
-    return chosen
 
 
 def check_valid(objects: Sequence[dict[str, Any]]) -> None:

@@ -33,6 +33,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.import_throughput import fresh_database, postgres_server
+from bench.options import BACKENDS, backends, positive
 from liaison.alliance import Clearance, Community, Membership, Partner, country_name
 from liaison.markings.handling import marking_definition
 from liaison.markings.tlp import TLP_AMBER, TLP_AMBER_STRICT, TLP_CLEAR, TLP_GREEN, TLP_RED
@@ -57,7 +58,6 @@ from liaison.store.objects import add_objects, count_versions
 from liaison.store.pages import count_latest_in_classes, visibility_counts
 from liaison.store.schema import grants, objects, release_classes
 
-BACKENDS = ("sqlite", "postgresql")
 DEFAULT_OBJECTS = (10_000, 1_000_000)
 QUICK_OBJECTS = (2_000, 20_000)
 CLASSES = 300
@@ -882,10 +882,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help=f"comma-separated sizes, default {','.join(map(str, DEFAULT_OBJECTS))}",
     )
-    parser.add_argument("--backends", type=_backends, default=BACKENDS, help="default: both")
+    parser.add_argument("--backends", type=backends, default=BACKENDS, help="default: both")
     parser.add_argument(
         "--sample",
-        type=_positive,
+        type=positive,
         default=NAIVE_SAMPLE,
         help=f"object versions the naive loop is timed on at larger sizes (default {NAIVE_SAMPLE})",
     )
@@ -897,7 +897,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         f"(default {NAIVE_LIMIT_SECONDS:g})",
     )
     parser.add_argument(
-        "--repeats", type=_positive, default=REPEATS, help=f"compiled runs (default {REPEATS})"
+        "--repeats", type=positive, default=REPEATS, help=f"compiled runs (default {REPEATS})"
     )
     parser.add_argument(
         "--quick",
@@ -910,13 +910,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _positive(raw: str) -> int:
-    value = int(raw)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
 def _sizes(raw: str) -> tuple[int, ...]:
     try:
         sizes = tuple(sorted({int(part) for part in raw.split(",") if part.strip()}))
@@ -925,14 +918,6 @@ def _sizes(raw: str) -> tuple[int, ...]:
     if not sizes or sizes[0] < CLASSES:
         raise argparse.ArgumentTypeError(f"each size must be at least {CLASSES} (one per class)")
     return sizes
-
-
-def _backends(raw: str) -> tuple[str, ...]:
-    chosen = tuple(name.strip() for name in raw.split(",") if name.strip())
-    unknown = sorted(set(chosen) - set(BACKENDS))
-    if unknown or not chosen:
-        raise argparse.ArgumentTypeError(f"choose from {','.join(BACKENDS)}, not {raw!r}")
-    return chosen
 
 
 def main(argv: list[str] | None = None) -> None:

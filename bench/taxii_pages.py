@@ -44,6 +44,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.import_throughput import fresh_database, postgres_server
+from bench.options import BACKENDS, backends, positive
 from liaison.alliance import Collection, Partner
 from liaison.markings.handling import marking_definition
 from liaison.markings.tlp import TLP_CLEAR
@@ -60,7 +61,6 @@ from liaison.store.schema import grants, objects
 from liaison.taxii.app import create_app
 from liaison.taxii.credentials import IssuedCredentials, issue_credentials
 
-BACKENDS = ("sqlite", "postgresql")
 BACKEND_NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
 QUICK_SIZES = (2_000, 20_000)
@@ -1114,21 +1114,6 @@ def _sizes(raw: str) -> tuple[int, ...]:
     return tuple(values)
 
 
-def _backends(raw: str) -> tuple[str, ...]:
-    chosen = tuple(name.strip() for name in raw.split(",") if name.strip())
-    unknown = sorted(set(chosen) - set(BACKENDS))
-    if unknown or not chosen:
-        raise argparse.ArgumentTypeError(f"choose from {','.join(BACKENDS)}, not {raw!r}")
-    return chosen
-
-
-def _positive(raw: str) -> int:
-    value = int(raw)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.taxii_pages", description=__doc__.splitlines()[0]
@@ -1139,10 +1124,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help=f"store sizes, comma-separated (default {','.join(map(str, DEFAULT_SIZES))})",
     )
-    parser.add_argument("--backends", type=_backends, default=BACKENDS, help="default: both")
+    parser.add_argument("--backends", type=backends, default=BACKENDS, help="default: both")
     parser.add_argument(
         "--requests",
-        type=_positive,
+        type=positive,
         default=None,
         help=f"timed requests per row (default {DEFAULT_REQUESTS})",
     )
