@@ -73,8 +73,10 @@ def test_partner_change_redecides_classes_and_is_recorded(node):
     assert logged == ["alliance"]
 
 
-def test_grants_expire_at_the_next_membership_date(node, tmp_path):
-    alliance = (
+def albania_leaves_efp_in_2999(tmp_path):
+    """The demo alliance, with ALB leaving the eFP Latvia mission on 2999-01-01."""
+    path = tmp_path / "alliance.toml"
+    path.write_text(
         (EXAMPLES / "alliance.toml")
         .read_text()
         .replace(
@@ -82,9 +84,11 @@ def test_grants_expire_at_the_next_membership_date(node, tmp_path):
             '{ country = "ALB", joined = 2017-06-19, left = 2999-01-01 },',
         )
     )
-    path = tmp_path / "alliance.toml"
-    path.write_text(alliance)
-    apply_alliance(node, path)
+    return path
+
+
+def test_grants_expire_at_the_next_membership_date(node, tmp_path):
+    apply_alliance(node, albania_leaves_efp_in_2999(tmp_path))
     mission = marking_definition(node.identity_id, "NATO:NC", ["eFP Latvia"])
     import_objects(node.engine, [mission, note(1, [mission["id"]], node.identity_id)])
     assert note(1, [], "")["id"] in visible(node, "ALB")
@@ -131,17 +135,7 @@ def test_a_marking_defined_after_its_objects_is_read_once_it_arrives(node):
 
 
 def test_redeciding_one_partner_keeps_the_others_expiry(node, tmp_path):
-    alliance = (
-        (EXAMPLES / "alliance.toml")
-        .read_text()
-        .replace(
-            '{ country = "ALB", joined = 2017-06-19 },',
-            '{ country = "ALB", joined = 2017-06-19, left = 2999-01-01 },',
-        )
-    )
-    path = tmp_path / "alliance.toml"
-    path.write_text(alliance)
-    apply_alliance(node, path)
+    apply_alliance(node, albania_leaves_efp_in_2999(tmp_path))
     with write_transaction(node.engine) as connection:
         # Only USA is re-decided after ALB's exit date: ALB's grants must still expire.
         redecide(connection, partners=["USA"], at=date(2999, 6, 1))

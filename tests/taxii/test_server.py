@@ -7,8 +7,16 @@ import pytest
 import sqlalchemy as sa
 from taxii2client.v21 import ApiRoot, Collection, Server, as_pages
 
+from liaison.alliance import Collection as CollectionConfig
 from liaison.ledger.disclosures import disclosures_of
 from liaison.policy.explain import explain
+from liaison.store.alliance import (
+    read_collections,
+    read_communities,
+    read_partners,
+    save_alliance,
+)
+from liaison.store.engine import write_transaction
 from liaison.store.objects import latest_versions
 from liaison.store.schema import objects
 from tests.stix_factory import indicator, invalid_indicator
@@ -310,10 +318,25 @@ def test_write_errors(live):
 
 
 def test_unknown_and_forbidden_collections_look_the_same(live):
+    fvey_only = CollectionConfig(alias="fvey-only", read=("FVEY",))
+    with write_transaction(live.node.engine) as connection:
+        save_alliance(
+            connection,
+            tuple(read_partners(connection)),
+            tuple(read_communities(connection)),
+            (*read_collections(connection), fvey_only),
+        )
+    unknown_id = "00000000-0000-4000-8000-000000000000"
     with live.client("TUR") as client:
-        unknown = client.get("/api/collections/00000000-0000-4000-8000-000000000000/objects/")
-        assert unknown.status_code == 404 and unknown.json()["title"] == "Collection not found"
+        unknown = client.get(f"/api/collections/{unknown_id}/objects/")
+        forbidden = client.get(f"/api/collections/{fvey_only.id}/objects/")
+        listed = {c["alias"] for c in client.get("/api/collections/").json()["collections"]}
         assert client.get("/no/such/path/").json()["http_status"] == "404"
+    assert unknown.status_code == forbidden.status_code == 404
+    assert forbidden.json() == unknown.json() | {"description": f"no collection {fvey_only.id}"}
+    assert "fvey-only" not in listed
+    with live.client("USA") as client:
+        assert client.get(f"/api/collections/{fvey_only.id}/objects/").status_code == 200
 
 
 def test_cursor_of_another_partner_is_refused(live):

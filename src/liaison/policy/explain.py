@@ -18,7 +18,7 @@ from liaison.policy.copies import make_copy, sendable
 from liaison.policy.decide import Decision, Reason
 from liaison.policy.grants import PolicyWorld, decide_class, load_world, marking_handlings
 from liaison.policy.tearline import references
-from liaison.store.objects import versions_of
+from liaison.store.objects import latest_bodies
 
 
 @dataclass(frozen=True)
@@ -43,11 +43,6 @@ class Explanation:
         }
 
 
-def _latest(connection: sa.Connection, object_id: str) -> dict[str, Any] | None:
-    versions = versions_of(connection, object_id)
-    return versions[-1].object if versions else None
-
-
 def _decide_object(
     connection: sa.Connection, world: PolicyWorld, obj: dict[str, Any], partner: str, at: date
 ) -> Decision:
@@ -60,7 +55,7 @@ def explain(
     connection: sa.Connection, object_id: str, partner: str, at: date | None = None
 ) -> Explanation:
     at = at or date.today()
-    obj = _latest(connection, object_id)
+    obj = latest_bodies(connection, [object_id]).get(object_id)
     if obj is None:
         raise NotFound(f"no object {object_id} in the store")
     world = load_world(connection)
@@ -71,18 +66,13 @@ def explain(
         return Explanation(object_id, partner, at, decision, (), (), None)
 
     def released(ids: set[str]) -> set[str]:
-        found = {i: _latest(connection, i) for i in ids}
         return {
             i
-            for i, target in found.items()
-            if target is not None
-            and _decide_object(connection, world, target, partner, at).released
+            for i, target in latest_bodies(connection, ids).items()
+            if _decide_object(connection, world, target, partner, at).released
         }
 
-    def bodies(ids: set[str]) -> dict[str, dict[str, Any]]:
-        return {i: target for i in ids if (target := _latest(connection, i)) is not None}
-
-    visible = sendable(references(obj), released, bodies)
+    visible = sendable(references(obj), released, lambda ids: latest_bodies(connection, ids))
     made = make_copy(obj, decision.cuts, visible)
     if made is None:
         withheld = Decision(

@@ -11,7 +11,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
@@ -45,6 +45,14 @@ from liaison.taxii.media import TAXII_MEDIA_TYPE, accepts_taxii, is_taxii_conten
 API_ROOT = "api"
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
+
+
+class Access(NamedTuple):
+    """A collection and what one partner may do with it."""
+
+    collection: Collection
+    can_read: bool
+    can_write: bool
 
 
 class TaxiiResponse(JSONResponse):
@@ -134,28 +142,25 @@ def create_app(node: Node) -> FastAPI:
     Partner = Annotated[str, Depends(partner)]
     Conn = Annotated[sa.Connection, Depends(connection)]
 
-    def access(conn: sa.Connection, code: str) -> dict[str, tuple[Collection, bool, bool]]:
+    def access(conn: sa.Connection, code: str) -> dict[str, Access]:
         """Every collection with whether ``code`` may read and write it (one read of the
         collections and communities per request)."""
         context = PolicyContext(node.country, {}, tuple(read_communities(conn)))
         names = context.communities_of(code, date.today()) | {code}
         return {
-            c.id: (c, bool(names & set(c.read)), bool(names & set(c.write)))
+            c.id: Access(c, bool(names & set(c.read)), bool(names & set(c.write)))
             for c in read_collections(conn)
         }
 
-    def rights(conn: sa.Connection, code: str, collection: Collection) -> tuple[bool, bool]:
-        _, can_read, can_write = access(conn, code)[collection.id]
-        return can_read, can_write
-
-    def collection_for(conn: sa.Connection, code: str, collection_id: str) -> Collection:
+    def collection_for(conn: sa.Connection, code: str, collection_id: str) -> Access:
         entry = access(conn, code).get(collection_id)
-        if entry is not None and (entry[1] or entry[2]):
-            return entry[0]
+        if entry is not None and (entry.can_read or entry.can_write):
+            return entry
         # Unknown and forbidden look the same: a partner learns nothing of the others.
         raise TaxiiError(404, "Collection not found", f"no collection {collection_id}")
 
-    def collection_resource(c: Collection, can_read: bool, can_write: bool) -> dict[str, Any]:
+    def collection_resource(entry: Access) -> dict[str, Any]:
+        c, can_read, can_write = entry
         return {
             "id": c.id,
             "title": c.title,
@@ -188,16 +193,15 @@ def create_app(node: Node) -> FastAPI:
     @app.get(f"/{API_ROOT}/collections/")
     def list_collections(code: Partner, conn: Conn) -> dict[str, Any]:
         visible = [
-            collection_resource(c, can_read, can_write)
-            for c, can_read, can_write in access(conn, code).values()
-            if can_read or can_write
+            collection_resource(entry)
+            for entry in access(conn, code).values()
+            if entry.can_read or entry.can_write
         ]
         return {"collections": visible} if visible else {}
 
     @app.get(f"/{API_ROOT}/collections/{{collection_id}}/")
     def get_collection(collection_id: str, code: Partner, conn: Conn) -> dict[str, Any]:
-        collection = collection_for(conn, code, collection_id)
-        return collection_resource(collection, *rights(conn, code, collection))
+        return collection_resource(collection_for(conn, code, collection_id))
 
     def page_query(
         collection: Collection,
@@ -239,10 +243,10 @@ def create_app(node: Node) -> FastAPI:
         }
 
     def read_page(
-        code: str, collection: Collection, request: Request, conn: sa.Connection, **filters: Any
+        code: str, entry: Access, request: Request, conn: sa.Connection, **filters: Any
     ) -> tuple[Page, str | None]:
-        can_read, _ = rights(conn, code, collection)
-        if not can_read:
+        collection = entry.collection
+        if not entry.can_read:
             raise TaxiiError(403, "Forbidden", "you may not read this collection")
         if grants_expired(conn):
             # A membership date has passed since the grants were decided.
@@ -321,8 +325,8 @@ def create_app(node: Node) -> FastAPI:
     def get_objects(
         collection_id: str, request: Request, code: Partner, conn: Conn, query: QueryFilters
     ) -> Response:
-        collection = collection_for(conn, code, collection_id)
-        result, token = read_page(code, collection, request, conn, **query)
+        entry = collection_for(conn, code, collection_id)
+        result, token = read_page(code, entry, request, conn, **query)
         return deliver(code, result, token, conn)
 
     @app.get(f"/{API_ROOT}/collections/{{collection_id}}/objects/{{object_id}}/")
@@ -334,11 +338,11 @@ def create_app(node: Node) -> FastAPI:
         conn: Conn,
         query: QueryFilters,
     ) -> Response:
-        collection = collection_for(conn, code, collection_id)
+        entry = collection_for(conn, code, collection_id)
         if query["match_id"] is not None:
             raise TaxiiError(400, "Bad request", "match[id] is not allowed on an object")
         query["match_id"] = object_id
-        result, token = read_page(code, collection, request, conn, **query)
+        result, token = read_page(code, entry, request, conn, **query)
         if not result.versions:
             raise TaxiiError(404, "Object not found", f"no object {object_id} for you here")
         return deliver(code, result, token, conn)
@@ -347,8 +351,8 @@ def create_app(node: Node) -> FastAPI:
     def get_manifest(
         collection_id: str, request: Request, code: Partner, conn: Conn, query: QueryFilters
     ) -> Response:
-        collection = collection_for(conn, code, collection_id)
-        result, token = read_page(code, collection, request, conn, **query)
+        entry = collection_for(conn, code, collection_id)
+        result, token = read_page(code, entry, request, conn, **query)
         entries = [
             {
                 "id": v.object["id"],
@@ -376,12 +380,12 @@ def create_app(node: Node) -> FastAPI:
         conn: Conn,
         query: QueryFilters,
     ) -> Response:
-        collection = collection_for(conn, code, collection_id)
+        entry = collection_for(conn, code, collection_id)
         for name in ("match_id", "match_type", "match_version"):
             if query[name] is not None:
                 raise TaxiiError(400, "Bad request", f"{name} is not allowed on versions")
         query["match_id"], query["match_version"] = object_id, "all"
-        result, token = read_page(code, collection, request, conn, **query)
+        result, token = read_page(code, entry, request, conn, **query)
         if not result.versions and not query["next_cursor"] and not query["added_after"]:
             raise TaxiiError(404, "Object not found", f"no object {object_id} for you here")
         body: dict[str, Any] = {"more": result.more}
@@ -397,9 +401,8 @@ def create_app(node: Node) -> FastAPI:
     @app.post(f"/{API_ROOT}/collections/{{collection_id}}/objects/", status_code=202)
     async def post_objects(collection_id: str, request: Request, code: Partner) -> Response:
         with node.engine.connect() as conn:
-            collection = collection_for(conn, code, collection_id)
-            _, can_write = rights(conn, code, collection)
-        if not can_write:
+            entry = collection_for(conn, code, collection_id)
+        if not entry.can_write:
             raise TaxiiError(403, "Forbidden", "you may not write to this collection")
         if not is_taxii_content(request.headers.get("content-type")):
             raise TaxiiError(415, "Unsupported media type", f"send {TAXII_MEDIA_TYPE}")
@@ -410,7 +413,7 @@ def create_app(node: Node) -> FastAPI:
             if len(body) > limits.max_bytes:
                 raise TaxiiError(413, "Payload too large", f"the limit is {limits.max_bytes} bytes")
         # Validation and the write block: keep them off the event loop.
-        return await run_in_threadpool(post_envelope, code, collection, bytes(body))
+        return await run_in_threadpool(post_envelope, code, entry.collection, bytes(body))
 
     def post_envelope(code: str, collection: Collection, data: bytes) -> Response:
         try:
@@ -453,9 +456,7 @@ def create_app(node: Node) -> FastAPI:
     @app.delete(f"/{API_ROOT}/collections/{{collection_id}}/objects/{{object_id}}/")
     def delete_object(collection_id: str, object_id: str, code: Partner) -> Response:
         with write_transaction(node.engine) as conn:
-            collection = collection_for(conn, code, collection_id)
-            _, can_write = rights(conn, code, collection)
-            if not can_write:
+            if not collection_for(conn, code, collection_id).can_write:
                 raise TaxiiError(403, "Forbidden", "you may not delete from this collection")
             # A partner may delete only what it sent: never the node's or a third party's.
             deleted = conn.execute(
