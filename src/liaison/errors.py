@@ -13,7 +13,10 @@ The tree, with the CLI exit code and the HTTP status each maps to::
     │   ├── NodeNotInitialised        exit 1, 500   run `liaison init` first
     │   └── NodeConflict              exit 1, 500   init would overwrite another node or key
     ├── UnknownPartner                exit 2, 404
-    └── NotFound                      exit 2, 404
+    ├── NotFound                      exit 2, 404
+    └── LedgerError                   exit 1, 500
+        ├── InvalidProof              exit 1, 400   a Merkle proof or signed note does not verify
+        └── LedgerTampered            exit 1, 500   the stored log is not the log that was signed
 
 The CLI prints ``str(error)`` on one line and exits with ``error.exit_code``; the TAXII
 server answers with ``error.http_status`` and an error body built from the same text.
@@ -79,3 +82,25 @@ class NotFound(LiaisonError):
     exit_code = 2
     http_status = 404
     title = "Not found"
+
+
+class LedgerError(LiaisonError):
+    title = "Ledger error"
+
+
+class InvalidProof(LedgerError):
+    """A Merkle proof, checkpoint or signature does not verify."""
+
+    http_status = 400
+    title = "Invalid proof"
+
+
+class LedgerTampered(LedgerError):
+    """The stored log differs from what was appended and signed; ``entry`` is the index of
+    the first entry found wrong (None when the fault is not tied to one entry)."""
+
+    title = "Ledger tampered"
+
+    def __init__(self, message: str, entry: int | None = None) -> None:
+        super().__init__(message)
+        self.entry = entry
