@@ -38,7 +38,6 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
-import uvicorn
 from fastapi import FastAPI
 from rich.console import Console
 from rich.table import Table
@@ -58,7 +57,6 @@ from liaison.store.engine import write_transaction
 from liaison.store.objects import add_objects
 from liaison.store.pages import visibility_counts
 from liaison.store.schema import grants, objects
-from liaison.taxii.app import create_app
 from liaison.taxii.credentials import IssuedCredentials, issue_credentials
 
 BACKEND_NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
@@ -87,6 +85,7 @@ CHUNK = 1_000
 _START = datetime(2025, 1, 1, tzinfo=UTC)
 
 # Partner -> the share of the store it is meant to see (measured in the run).
+ROOT = Path(__file__).resolve().parents[1]
 PARTNERS = {"USA": "90%", "GBR": "10%", "AUS": "0.1%"}
 PRODUCERS = 4
 ACCEPT = {"Accept": "application/taxii+json;version=2.1"}
@@ -360,23 +359,44 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(app: FastAPI) -> Iterator[str]:
-    """``app`` under uvicorn in a background thread on a free loopback port: its base URL."""
+def serve(factory: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """uvicorn serving the app ``factory`` makes, in a process of its own on a free loopback
+    port (as `liaison serve` runs it): its base URL. Client and server do not share a GIL."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise SystemExit("the uvicorn server did not start")
-        time.sleep(0.02)
+    command = [sys.executable, "-m", "uvicorn", "--factory", factory]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "error"]
+    environment = {**os.environ, **(env or {})}
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env_path()]))
+    process = subprocess.Popen(command, env=environment)
+    url = f"http://127.0.0.1:{port}"
     try:
-        yield f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the server {factory} did not start")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                time.sleep(0.05)
+        yield url
     finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def env_path() -> str:
+    return os.environ.get("PYTHONPATH", "")
+
+
+def node_env(node: Node) -> dict[str, str]:
+    return {
+        "LIAISON_HOME": str(node.settings.home),
+        "LIAISON_DATABASE_URL": node.settings.database_url,
+    }
 
 
 def floor_app() -> FastAPI:
@@ -599,7 +619,7 @@ def bench_backend(
             results.loads.append(f"{name} {size:,} in {time.perf_counter() - start:.1f} s")
             with node.engine.connect() as connection:
                 visible, total = visible_counts(connection)
-            url = stack.enter_context(serve(create_app(node)))
+            url = stack.enter_context(serve("liaison.taxii.app:app_from_env", node_env(node)))
             clients = {
                 code: stack.enter_context(partner_client(url, issued))
                 for code, issued in credentials.items()
@@ -1026,8 +1046,8 @@ def render(results: Results, count: int, warmups: int, cap: float) -> Table:
     caption = [
         f"p50/p95 of {count} requests after {warmups} warm-ups (medallion: "
         f"{MEDALLION_REQUESTS} after 1, each capped at {cap:.0f} s), one keep-alive "
-        "connection per partner; client and servers in one process (uvicorn in threads, "
-        "as in tests/taxii).",
+        "connection per partner; each server is a uvicorn process of its own (as `liaison "
+        "serve` runs it), the client another.",
         "Each size is its own store, loaded with the same generated objects and served by its "
         "own uvicorn; a row's requests go round-robin over the sizes and the floor (a trivial "
         "JSON route on the same FastAPI + uvicorn setup), so load from other processes falls "
@@ -1172,7 +1192,10 @@ def main(argv: list[str] | None = None) -> None:
     # Another busy process on the machine would slow every row; say how busy it was.
     load_average = os.getloadavg()[0]
     results = Results()
-    with serve(floor_app()) as url, httpx.Client(base_url=url, headers=ACCEPT) as floor:
+    with (
+        serve("bench.taxii_pages:floor_app") as url,
+        httpx.Client(base_url=url, headers=ACCEPT) as floor,
+    ):
         for backend in args.backends:
             bench_backend(backend, args.objects, floor, args.requests, WARMUPS, console, results)
     if args.medallion_sizes:

@@ -8,7 +8,9 @@ import sqlalchemy as sa
 from taxii2client.v21 import ApiRoot, Collection, Server, as_pages
 
 from liaison.alliance import Collection as CollectionConfig
+from liaison.importer import import_objects
 from liaison.ledger.disclosures import disclosures_of
+from liaison.markings.tlp import TLP_CLEAR
 from liaison.policy.explain import explain
 from liaison.store.alliance import (
     read_collections,
@@ -197,6 +199,39 @@ def test_withheld_objects_do_not_exist_for_the_partner(live):
             client.get(f"/api/collections/{cid}/objects/{secret}/").json()
             | {"description": f"no object {missing} for you here"}
         )
+
+
+def test_an_incomplete_copy_is_in_no_listing(live):
+    """A granted note whose only reference is withheld would arrive incomplete: the objects,
+    manifest and versions endpoints all leave it out alike."""
+    cid = live.collection_id("intelligence")
+    with live.node.engine.connect() as connection:
+        secret = next(
+            s.object["id"]
+            for s in latest_versions(connection, "report")
+            if s.object["name"].startswith("Foreign fighter")
+        )
+    note = {
+        "type": "note",
+        "spec_version": "2.1",
+        "id": "note--5d0c1a8e-8f0a-4c5e-9a51-0b6a1b7e9f10",
+        "created": "2025-03-01T00:00:00.000Z",
+        "modified": "2025-03-01T00:00:00.000Z",
+        "content": "Follow-up on the report.",
+        "object_refs": [secret],
+        "object_marking_refs": [TLP_CLEAR],
+    }
+    assert not import_objects(live.node.engine, [note], workers=1).rejected
+    with live.client("FRA") as client:
+        base = f"/api/collections/{cid}"
+        listed = envelope_objects(client.get(f"{base}/objects/", params={"limit": 1000}))
+        manifest = client.get(f"{base}/manifest/", params={"limit": 1000}).json()
+        versions = client.get(f"{base}/objects/{note['id']}/versions/")
+    assert note["id"] not in {o["id"] for o in listed}
+    assert note["id"] not in {e["id"] for e in manifest.get("objects", [])}
+    assert versions.status_code == 404
+    with live.client("USA") as client:  # USA sees the report, so the note goes whole
+        assert client.get(f"{base}/objects/{note['id']}/versions/").status_code == 200
 
 
 def test_every_delivered_copy_is_a_recorded_disclosure(live):

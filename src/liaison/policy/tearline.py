@@ -88,25 +88,31 @@ def cut_references(
     obj: dict[str, Any], visible: set[str], required: frozenset[str]
 ) -> tuple[dict[str, Any] | None, list[str]]:
     """``obj`` without references to ids outside ``visible``, and the ids removed; None
-    when a required reference property would be removed or left empty."""
-    result = copy.deepcopy(obj)
+    when a required reference property would be removed or left empty. Only top-level
+    properties change, so ``obj`` itself is returned when nothing is cut, and a shallow copy
+    otherwise: callers must not modify the result in place."""
+    result = obj
     removed: list[str] = []
-    for key in list(result):
-        value = result[key]
+    for key, value in obj.items():
         if key in _KEPT_REFERENCES:
             continue
         if key.endswith("_refs") and isinstance(value, list):
+            gone = [v for v in value if v not in visible]
+            if not gone:
+                continue
+            removed.extend(gone)
             kept = [v for v in value if v in visible]
-            removed.extend(v for v in value if v not in visible)
+            if not kept and key in required:
+                return None, removed
+            result = dict(result) if result is obj else result
             if kept:
                 result[key] = kept
-            elif key in required:
-                return None, removed
             else:
                 del result[key]
         elif key.endswith("_ref") and isinstance(value, str) and value not in visible:
             removed.append(value)
             if key in required:
                 return None, removed
+            result = dict(result) if result is obj else result
             del result[key]
     return result, removed

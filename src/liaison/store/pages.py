@@ -10,9 +10,10 @@ them the partner may see.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -49,6 +50,9 @@ class GrantedVersion:
     release_class: str
     decision: str
     cuts: tuple[str, ...]
+    version: int  # the version key: ``modified`` (or ``created``) in microseconds
+    # The stored JSON text of ``object`` (compact, as delivered when nothing is cut).
+    text: str = field(default="", repr=False, compare=False)
 
 
 def granted_versions(
@@ -67,6 +71,7 @@ def granted_versions(
             objects.c.release_class,
             grants.c.decision,
             grants.c.cuts,
+            objects.c.version,
         )
         .join(
             grants,
@@ -82,8 +87,10 @@ def granted_versions(
     if limit is not None:
         query = query.limit(limit)
     return [
-        GrantedVersion(json.loads(body), added, cls, decision, tuple(json.loads(cuts)))
-        for body, added, cls, decision, cuts in connection.execute(query)
+        GrantedVersion(
+            json.loads(body), added, cls, decision, tuple(json.loads(cuts)), version, body
+        )
+        for body, added, cls, decision, cuts, version in connection.execute(query)
     ]
 
 
@@ -144,26 +151,96 @@ def visibility_counts(connection: sa.Connection) -> dict[str, dict[str, int]]:
     return counts
 
 
-def _filters(query: PageQuery) -> list[sa.ColumnElement[bool]]:
+def _shape(query: PageQuery, classes: int) -> tuple[Any, ...]:
+    """What the page statement's SQL depends on: the number of classes and of each filter's
+    values, never the values themselves (those are bound)."""
+    versions = query.versions if isinstance(query.versions, str) else len(query.versions)
+    return (
+        classes,
+        query.added_after is not None,
+        len(query.types),
+        len(query.ids),
+        len(query.spec_versions),
+        versions,
+    )
+
+
+def _bound(name: str, count: int) -> list[sa.BindParameter[Any]]:
+    return [sa.bindparam(f"{name}{i}") for i in range(count)]
+
+
+def _filters(shape: tuple[Any, ...]) -> list[sa.ColumnElement[bool]]:
+    _, added_after, types, ids, spec_versions, versions = shape
     conditions: list[sa.ColumnElement[bool]] = []
-    if query.added_after is not None:
-        conditions.append(objects.c.date_added > query.added_after)
-    if query.types:
-        conditions.append(objects.c.type.in_(query.types))
-    if query.ids:
-        conditions.append(objects.c.id.in_(query.ids))
-    if query.spec_versions:
-        conditions.append(objects.c.spec_version.in_(query.spec_versions))
-    if query.versions == "last":
+    if added_after:
+        conditions.append(objects.c.date_added > sa.bindparam("added_after"))
+    if types:
+        conditions.append(objects.c.type.in_(_bound("type", types)))
+    if ids:
+        conditions.append(objects.c.id.in_(_bound("id", ids)))
+    if spec_versions:
+        conditions.append(objects.c.spec_version.in_(_bound("spec", spec_versions)))
+    if versions == "last":
         conditions.append(objects.c.latest.is_(True))
-    elif query.versions == "first":
+    elif versions == "first":
         earlier = objects.alias("earlier")
         conditions.append(
             ~sa.exists().where(earlier.c.id == objects.c.id, earlier.c.version < objects.c.version)
         )
-    elif isinstance(query.versions, tuple):
-        conditions.append(objects.c.version.in_(query.versions))
+    elif isinstance(versions, int):
+        conditions.append(objects.c.version.in_(_bound("version", versions)))
     return conditions
+
+
+def _values(query: PageQuery, classes: list[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {"wanted": query.limit + 1, "added_after": query.added_after}
+    for name, items in (
+        ("class", classes),
+        ("type", query.types),
+        ("id", query.ids),
+        ("spec", query.spec_versions),
+        ("version", query.versions if isinstance(query.versions, tuple) else ()),
+    ):
+        values.update({f"{name}{i}": item for i, item in enumerate(items)})
+    return values
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(dialect: sa.Dialect, shape: tuple[Any, ...]) -> sa.Compiled:
+    """The page statement of this shape, compiled once: building and compiling the
+    per-class UNION costs more than running it."""
+    conditions = _filters(shape)
+    wanted = sa.bindparam("wanted")
+    per_class = [
+        sa.select(objects.c.date_added)
+        .where(objects.c.release_class == class_id, *conditions)
+        .order_by(objects.c.date_added)
+        .limit(wanted)
+        .subquery()
+        .select()
+        for class_id in _bound("class", shape[0])
+    ]
+    keys = (per_class[0] if len(per_class) == 1 else sa.union_all(*per_class)).subquery()
+    winners = sa.select(keys.c.date_added).order_by(keys.c.date_added).limit(wanted)
+    statement = (
+        sa.select(objects.c.body, objects.c.date_added, objects.c.release_class, objects.c.version)
+        .where(objects.c.date_added.in_(winners.scalar_subquery()))
+        .order_by(objects.c.date_added)
+    )
+    return statement.compile(dialect=dialect)
+
+
+def _page_rows(connection: sa.Connection, query: PageQuery, classes: list[str]) -> list[Any]:
+    """The first ``limit + 1`` versions of these classes matching ``query``: each class's
+    own index range gives at most that many keys, the database merges them, and only the
+    winners are read whole."""
+    compiled = _compiled(connection.dialect, _shape(query, len(classes)))
+    params = compiled.construct_params(_values(query, classes))
+    if compiled.positiontup is not None:
+        return connection.exec_driver_sql(
+            compiled.string, tuple(params[name] for name in compiled.positiontup)
+        ).all()
+    return connection.exec_driver_sql(compiled.string, params).all()
 
 
 def page(connection: sa.Connection, partner: str, query: PageQuery) -> Page:
@@ -179,30 +256,14 @@ def page(connection: sa.Connection, partner: str, query: PageQuery) -> Page:
     if not granted or query.limit <= 0:
         return Page([], False)
     wanted = query.limit + 1
-    conditions = _filters(query)
-    keys: list[int] = []
     classes = sorted(granted)
+    rows: list[Any] = []
     for start in range(0, len(classes), _CLASSES_PER_STATEMENT):
-        per_class = [
-            sa.select(objects.c.date_added)
-            .where(objects.c.release_class == class_id, *conditions)
-            .order_by(objects.c.date_added)
-            .limit(wanted)
-            .subquery()
-            .select()
-            for class_id in classes[start : start + _CLASSES_PER_STATEMENT]
-        ]
-        statement = per_class[0] if len(per_class) == 1 else sa.union_all(*per_class)
-        keys.extend(connection.execute(statement).scalars())
-    keys = sorted(keys)[:wanted]
-    if not keys:
-        return Page([], False)
-    rows = connection.execute(
-        sa.select(objects.c.body, objects.c.date_added, objects.c.release_class)
-        .where(objects.c.date_added.in_(keys))
-        .order_by(objects.c.date_added)
-    ).all()
+        rows.extend(_page_rows(connection, query, classes[start : start + _CLASSES_PER_STATEMENT]))
+    if len(classes) > _CLASSES_PER_STATEMENT:
+        rows = sorted(rows, key=lambda row: row[1])[:wanted]
     versions = [
-        GrantedVersion(json.loads(body), added, cls, *granted[cls]) for body, added, cls in rows
+        GrantedVersion(json.loads(body), added, cls, *granted[cls], version, body)
+        for body, added, cls, version in rows
     ]
     return Page(versions[: query.limit], len(versions) > query.limit)

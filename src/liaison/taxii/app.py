@@ -34,7 +34,6 @@ from liaison.stix.timestamps import from_micros, now_micros, to_micros
 from liaison.stix.validate import ValidatorProcess
 from liaison.store.alliance import read_collections, read_communities
 from liaison.store.engine import write_transaction
-from liaison.store.objects import version_of
 from liaison.store.pages import Page, PageQuery, page
 from liaison.store.schema import objects, statuses
 from liaison.taxii.credentials import Authenticator
@@ -269,13 +268,16 @@ def create_app(node: Node) -> FastAPI:
         copies = released_copies(conn, code, result.versions)
         pieces, delivered = [], []
         for copy in copies:
-            data = json.dumps(copy.object, ensure_ascii=False, separators=(",", ":")).encode()
+            if copy.object is copy.source.object and copy.source.text:
+                data = copy.source.text.encode()  # nothing cut: the stored text is the copy
+            else:
+                data = json.dumps(copy.object, ensure_ascii=False, separators=(",", ":")).encode()
             pieces.append(data)
             delivered.append(
                 Disclosure(
                     code,
                     copy.object["id"],
-                    version_of(copy.source.object),
+                    copy.source.version,
                     copy.source.release_class,
                     data,
                 )
@@ -353,6 +355,7 @@ def create_app(node: Node) -> FastAPI:
     ) -> Response:
         entry = collection_for(conn, code, collection_id)
         result, token = read_page(code, entry, request, conn, **query)
+        # What the objects endpoint would leave out (incomplete copies) is not listed either.
         entries = [
             {
                 "id": v.object["id"],
@@ -362,7 +365,7 @@ def create_app(node: Node) -> FastAPI:
                 or from_micros(v.date_added),
                 "media_type": "application/stix+json;version=2.1",
             }
-            for v in result.versions
+            for v in (c.source for c in released_copies(conn, code, result.versions))
         ]
         body: dict[str, Any] = {"more": result.more}
         if token:
@@ -386,15 +389,16 @@ def create_app(node: Node) -> FastAPI:
                 raise TaxiiError(400, "Bad request", f"{name} is not allowed on versions")
         query["match_id"], query["match_version"] = object_id, "all"
         result, token = read_page(code, entry, request, conn, **query)
-        if not result.versions and not query["next_cursor"] and not query["added_after"]:
+        sent = [c.source for c in released_copies(conn, code, result.versions)]
+        if not sent and not query["next_cursor"] and not query["added_after"]:
             raise TaxiiError(404, "Object not found", f"no object {object_id} for you here")
         body: dict[str, Any] = {"more": result.more}
         if token:
             body["next"] = token
-        if result.versions:
+        if sent:
             body["versions"] = [
                 v.object.get("modified") or v.object.get("created") or from_micros(v.date_added)
-                for v in result.versions
+                for v in sent
             ]
         return TaxiiResponse(body, headers=headers_of(result))
 
