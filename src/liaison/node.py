@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from liaison.alliance import country_code, load_alliance_file
 from liaison.errors import ConfigError, NodeConflict, NodeNotInitialised
+from liaison.ledger.log import Entry, append, origin_of
 from liaison.markings.tlp import TLP_CLEAR
 from liaison.policy.grants import record_change, redecide, register_classes, set_rules
 from liaison.settings import Settings
@@ -140,6 +141,20 @@ def init_node(
             )
         )
         register_classes(connection, add_objects(connection, [identity]).classes)
+        public = key.public_key()
+        append(
+            connection,
+            [
+                Entry(
+                    "node-key",
+                    {
+                        "country": country,
+                        "public_key": _public_hex(public),
+                        "origin": origin_of(country, public),
+                    },
+                )
+            ],
+        )
     return open_node(settings), True
 
 

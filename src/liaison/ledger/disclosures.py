@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from liaison.stix.timestamps import now_micros
+from liaison.ledger.log import Entry, append
+from liaison.stix.timestamps import from_micros, now_micros
 from liaison.store.schema import disclosures
 
 
@@ -27,11 +28,14 @@ class Disclosure:
         return hashlib.sha256(self.delivered).hexdigest()
 
 
-def record_disclosures(connection: sa.Connection, delivered: Sequence[Disclosure]) -> None:
-    """Record what is being delivered, inside the caller's transaction. A copy already
-    recorded (same partner, version and bytes) is not recorded again."""
+def record_disclosures(connection: sa.Connection, delivered: Sequence[Disclosure]) -> list[int]:
+    """Record what is being delivered, inside the caller's transaction: a row each and an
+    entry each in the ledger; their ledger entries. A copy already recorded (same partner,
+    version and bytes) is not recorded again."""
     if not delivered:
-        return
+        return []
+    unique = list({(d.partner, d.object_id, d.version, d.digest): d for d in delivered}.values())
+    entries = append(connection, [disclosure_entry(d) for d in unique])
     at = now_micros()
     rows = [
         {
@@ -41,12 +45,29 @@ def record_disclosures(connection: sa.Connection, delivered: Sequence[Disclosure
             "digest": d.digest,
             "release_class": d.release_class,
             "at": at,
+            "entry": entry,
         }
-        for d in delivered
+        for d, entry in zip(unique, entries, strict=True)
     ]
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     statement = dialect.insert(disclosures).on_conflict_do_nothing()
     connection.execute(statement, rows)
+    return entries
+
+
+def disclosure_entry(d: Disclosure) -> Entry:
+    return Entry(
+        "disclosure",
+        {
+            "partner": d.partner,
+            "object_id": d.object_id,
+            "version": from_micros(d.version),
+            "release_class": d.release_class,
+            "sha256": d.digest,
+        },
+        partner=d.partner,
+        object_id=d.object_id,
+    )
 
 
 def new_disclosures(connection: sa.Connection, delivered: Sequence[Disclosure]) -> list[Disclosure]:

@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from stix2.registry import class_for_type
 
+from liaison.ledger.log import Entry, append
 from liaison.markings.handling import UnknownMarking
 from liaison.markings.read import read_marking
 from liaison.policy.classes import ClassKey, class_key
@@ -272,9 +273,16 @@ def record_change(connection: sa.Connection, kind: str, detail: dict[str, Any]) 
     """Bump the policy version and log the change; the new version."""
     version = connection.execute(sa.select(policy_state.c.version)).scalar_one() + 1
     connection.execute(policy_state.update().values(version=version))
+    (entry,) = append(
+        connection, [Entry("policy", {"version": version, "change": kind, "detail": detail})]
+    )
     connection.execute(
         policy_changes.insert().values(
-            at=now_micros(), version=version, kind=kind, detail=json.dumps(detail, sort_keys=True)
+            at=now_micros(),
+            version=version,
+            kind=kind,
+            detail=json.dumps(detail, sort_keys=True),
+            entry=entry,
         )
     )
     return version

@@ -130,6 +130,8 @@ policy_changes = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("kind", sa.String(40), nullable=False),
     sa.Column("detail", sa.Text, nullable=False),
+    # Its entry in the disclosure ledger.
+    sa.Column("entry", sa.BigInteger),
 )
 
 
@@ -182,6 +184,8 @@ disclosures = sa.Table(
     sa.Column("digest", sa.String(64), primary_key=True),
     sa.Column("release_class", sa.String(64), nullable=False),
     sa.Column("at", sa.BigInteger, nullable=False),
+    # Its entry in the disclosure ledger.
+    sa.Column("entry", sa.BigInteger),
 )
 
 # TAXII status resources of partners' POSTs.
@@ -192,4 +196,74 @@ statuses = sa.Table(
     sa.Column("partner", sa.String(3), nullable=False),
     sa.Column("body", sa.Text, nullable=False),
     sa.Column("created", sa.BigInteger, nullable=False),
+)
+
+# The ledger (ledger/log.py): canonical JSON entries in order, the hashes of the perfect
+# subtrees of their RFC 9162 Merkle tree, its head (one row, locked by each appender), the
+# checkpoints the node signed, and the cosignatures witnesses returned.
+ledger_entries = sa.Table(
+    "ledger_entries",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("kind", sa.String(40), nullable=False),
+    # Copied out of the body for lookups; `liaison ledger verify` checks they agree.
+    sa.Column("partner", sa.String(3)),
+    sa.Column("object_id", sa.String(300)),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Index("ix_ledger_entries_partner", "partner", "seq"),
+    sa.Index("ix_ledger_entries_object", "object_id", "seq"),
+)
+
+ledger_nodes = sa.Table(
+    "ledger_nodes",
+    metadata,
+    sa.Column("level", sa.SmallInteger, primary_key=True, autoincrement=False),
+    sa.Column("index", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("hash", sa.LargeBinary(32), nullable=False),
+)
+
+ledger_head = sa.Table(
+    "ledger_head",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    # The hashes of the tree's right frontier, concatenated (merkle.range_nodes(size)).
+    sa.Column("frontier", sa.LargeBinary, nullable=False),
+)
+
+ledger_checkpoints = sa.Table(
+    "ledger_checkpoints",
+    metadata,
+    sa.Column("size", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("at", sa.BigInteger, nullable=False),
+)
+
+ledger_cosignatures = sa.Table(
+    "ledger_cosignatures",
+    metadata,
+    sa.Column("size", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("witness", sa.String(200), primary_key=True),
+    sa.Column("signature", sa.Text, nullable=False),
+    sa.Column("at", sa.BigInteger, nullable=False),
+)
+
+# Who may cosign this node's checkpoints: a partner's key, as a C2SP verifier key.
+ledger_witnesses = sa.Table(
+    "ledger_witnesses",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("partner", sa.String(3), nullable=False),
+    sa.Column("vkey", sa.Text, nullable=False),
+    sa.Column("added", sa.BigInteger, nullable=False),
+)
+
+# Checkpoints of other nodes' ledgers this node has seen and checked, by their origin.
+peer_checkpoints = sa.Table(
+    "peer_checkpoints",
+    metadata,
+    sa.Column("origin", sa.String(200), primary_key=True),
+    sa.Column("size", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("seen", sa.BigInteger, nullable=False),
 )

@@ -23,6 +23,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from liaison.errors import InputError, UnknownPartner
+from liaison.ledger.log import Entry, append
 from liaison.stix.timestamps import now_micros
 from liaison.store.schema import client_certificates, credentials, partners
 
@@ -69,6 +70,16 @@ def issue_credentials(connection: sa.Connection, partner: str) -> IssuedCredenti
             created=now_micros(),
         )
     )
+    append(
+        connection,
+        [
+            Entry(
+                "credentials",
+                {"partner": partner, "action": "issued", "username": issued.username},
+                partner=partner,
+            )
+        ],
+    )
     return issued
 
 
@@ -79,6 +90,11 @@ def revoke_credentials(connection: sa.Connection, partner: str) -> int:
         .where(credentials.c.partner == partner, credentials.c.revoked.is_(None))
         .values(revoked=now_micros())
     )
+    if result.rowcount:
+        append(
+            connection,
+            [Entry("credentials", {"partner": partner, "action": "revoked"}, partner=partner)],
+        )
     return result.rowcount
 
 
@@ -111,6 +127,10 @@ def add_certificate(connection: sa.Connection, partner: str, fingerprint: str) -
         client_certificates.insert().values(
             fingerprint=normalized, partner=partner, added=now_micros()
         )
+    )
+    append(
+        connection,
+        [Entry("certificate", {"partner": partner, "sha256": normalized}, partner=partner)],
     )
 
 
