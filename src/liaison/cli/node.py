@@ -7,9 +7,10 @@ from typing import Annotated
 import typer
 
 from liaison.cli.render import console, print_json, table
+from liaison.ledger.backfill import backfill
 from liaison.node import DEFAULT_COUNTRY, DEFAULT_NAME, init_node, open_node
 from liaison.settings import Settings
-from liaison.store.engine import create_engine
+from liaison.store.engine import create_engine, write_transaction
 from liaison.store.migrate import current_revision, upgrade
 
 
@@ -36,6 +37,10 @@ def upgrade_store() -> None:
     before = current_revision(engine)
     upgrade(engine)
     console.print(f"Store schema: {before or 'empty'} -> {current_revision(engine)}")
+    with write_transaction(engine) as connection:
+        added = backfill(connection)
+    if added:
+        console.print(f"Ledger: {added} earlier disclosures and policy changes entered")
 
 
 def show_node(

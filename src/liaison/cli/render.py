@@ -26,7 +26,16 @@ def print_json(data: Any) -> None:
 
 
 # Only these columns wrap on a narrow terminal; ids, codes and dates stay whole on one line.
-_WRAPPING = {"name", "members (joined - left)", "communities", "value", "reason", "reasons", "cut"}
+_WRAPPING = {
+    "name",
+    "members (joined - left)",
+    "communities",
+    "value",
+    "reason",
+    "reasons",
+    "cut",
+    "what",
+}
 
 
 def table(title: str, *columns: str) -> Table:

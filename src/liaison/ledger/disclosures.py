@@ -70,13 +70,16 @@ def disclosure_entry(d: Disclosure) -> Entry:
     )
 
 
-def new_disclosures(connection: sa.Connection, delivered: Sequence[Disclosure]) -> list[Disclosure]:
-    """Those of ``delivered`` not yet recorded (the exact copy has not gone to its partner)."""
+def new_disclosures(
+    connection: sa.Connection, delivered: Sequence[Disclosure]
+) -> tuple[list[Disclosure], list[int]]:
+    """Those of ``delivered`` not yet recorded (the exact copy has not gone to its partner),
+    and the ledger entries of those that were."""
     if not delivered:
-        return []
+        return [], []
     partner_of = {d.partner for d in delivered}
     ids = sorted({d.object_id for d in delivered})
-    known: set[tuple[str, str, int, str]] = set()
+    known: dict[tuple[str, str, int, str], int | None] = {}
     for start in range(0, len(ids), 500):
         rows = connection.execute(
             sa.select(
@@ -84,13 +87,17 @@ def new_disclosures(connection: sa.Connection, delivered: Sequence[Disclosure]) 
                 disclosures.c.object_id,
                 disclosures.c.version,
                 disclosures.c.digest,
+                disclosures.c.entry,
             ).where(
                 disclosures.c.partner.in_(partner_of),
                 disclosures.c.object_id.in_(ids[start : start + 500]),
             )
         )
-        known.update(tuple(row) for row in rows)
-    return [d for d in delivered if (d.partner, d.object_id, d.version, d.digest) not in known]
+        known.update({(p, o, v, h): entry for p, o, v, h, entry in rows})
+    keys = [(d.partner, d.object_id, d.version, d.digest) for d in delivered]
+    new = [d for d, key in zip(delivered, keys, strict=True) if key not in known]
+    entries = [e for key in keys if (e := known.get(key)) is not None]
+    return new, entries
 
 
 def disclosures_of(connection: sa.Connection, partner: str | None = None) -> list[sa.Row]:

@@ -333,6 +333,15 @@ def witnesses(connection: sa.Connection, partner: str | None = None) -> list[Ver
     return [parse_verifier_key(vkey) for vkey in connection.execute(query).scalars()]
 
 
+def witness_rows(connection: sa.Connection) -> list[dict[str, str]]:
+    rows = connection.execute(
+        sa.select(
+            ledger_witnesses.c.partner, ledger_witnesses.c.name, ledger_witnesses.c.vkey
+        ).order_by(ledger_witnesses.c.partner, ledger_witnesses.c.name)
+    )
+    return [{"partner": p, "name": n, "vkey": v} for p, n, v in rows]
+
+
 def add_cosignature(connection: sa.Connection, partner: str, cosigned: str) -> list[str]:
     """Store the cosignatures of ``partner``'s witnesses found on ``cosigned`` (a checkpoint
     note this node signed, with their lines appended); the witness names stored. Raises
@@ -446,7 +455,8 @@ def verify(
             progress(len(chunk))
     if expected != head_size:
         raise LedgerTampered(
-            f"the head says {head_size} entries but {expected} are stored", entry=expected
+            f"the head says {head_size} entries but {expected} are stored",
+            entry=min(expected, head_size),
         )
     _verify_nodes(connection, head_size)
     head = connection.execute(sa.select(ledger_head.c.frontier)).scalar_one()
@@ -486,9 +496,11 @@ def _check_entry(
 ) -> None:
     try:
         content = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise LedgerTampered(f"entry {seq} is not JSON", entry=seq) from None
-    if not isinstance(content, dict) or content.get("seq") != seq:
+    if not isinstance(content, dict):
+        raise LedgerTampered(f"entry {seq} is not a JSON object", entry=seq)
+    if content.get("seq") != seq:
         raise LedgerTampered(
             f"entry {seq} is out of place (it says {content.get('seq')})", entry=seq
         )
@@ -496,9 +508,8 @@ def _check_entry(
         raise LedgerTampered(f"entry {seq} is not in canonical form", entry=seq)
     if content.get("kind") != kind:
         raise LedgerTampered(f"entry {seq} is filed under the wrong kind", entry=seq)
-    if kind == "disclosure" and (
-        content.get("partner") != partner or content.get("object_id") != object_id
-    ):
+    # Every kind: receipts find a partner's entries by these columns.
+    if content.get("partner") != partner or content.get("object_id") != object_id:
         raise LedgerTampered(f"entry {seq} is filed under the wrong partner or object", entry=seq)
 
 
@@ -510,6 +521,12 @@ def _verify_nodes(connection: sa.Connection, size: int) -> None:
         children = _level(connection, level - 1)
         count = 0
         for index, value in _level(connection, level):
+            if index >= size >> level:
+                raise LedgerTampered("the Merkle tree has nodes beyond the log's end", entry=size)
+            if index != count:
+                raise LedgerTampered(
+                    f"the stored Merkle node ({level}, {count}) is missing", entry=count << level
+                )
             left, right = next(children, None), next(children, None)
             if (
                 left is None
@@ -578,7 +595,9 @@ def _verify_cosignatures(connection: sa.Connection, roots: Mapping[int, bytes]) 
 
 
 def _verify_records(connection: sa.Connection) -> None:
-    """The disclosures and policy changes recorded elsewhere each have their entry here."""
+    """The disclosures and policy changes recorded elsewhere each have their entry here.
+    Each table is read in entry order, so the error names the first entry found wrong."""
+    bad: list[LedgerTampered] = []
     rows = connection.execute(
         sa.select(
             disclosures.c.partner,
@@ -587,7 +606,9 @@ def _verify_records(connection: sa.Connection) -> None:
             disclosures.c.digest,
             disclosures.c.entry,
             ledger_entries.c.body,
-        ).outerjoin(ledger_entries, ledger_entries.c.seq == disclosures.c.entry)
+        )
+        .outerjoin(ledger_entries, ledger_entries.c.seq == disclosures.c.entry)
+        .order_by(disclosures.c.entry.nulls_first())
     )
     for partner, object_id, version, digest, seq, body in rows:
         content = json.loads(body) if body is not None else {}
@@ -598,18 +619,25 @@ def _verify_records(connection: sa.Connection) -> None:
             or content.get("version") != from_micros(version)
             or content.get("sha256") != digest
         ):
-            raise LedgerTampered(
-                f"the disclosure of {object_id} to {partner} has no matching ledger entry",
-                entry=seq,
+            bad.append(
+                LedgerTampered(
+                    f"the disclosure of {object_id} to {partner} has no matching ledger entry",
+                    entry=seq,
+                )
             )
+            break
     rows = connection.execute(
-        sa.select(
-            policy_changes.c.version, policy_changes.c.entry, ledger_entries.c.body
-        ).outerjoin(ledger_entries, ledger_entries.c.seq == policy_changes.c.entry)
+        sa.select(policy_changes.c.version, policy_changes.c.entry, ledger_entries.c.body)
+        .outerjoin(ledger_entries, ledger_entries.c.seq == policy_changes.c.entry)
+        .order_by(policy_changes.c.entry.nulls_first())
     )
     for version, seq, body in rows:
         content = json.loads(body) if body is not None else {}
         if content.get("kind") != "policy" or content.get("version") != version:
-            raise LedgerTampered(
-                f"policy version {version} has no matching ledger entry", entry=seq
+            bad.append(
+                LedgerTampered(f"policy version {version} has no matching ledger entry", entry=seq)
             )
+            break
+    if bad:
+        # A record with no entry at all comes first.
+        raise min(bad, key=lambda error: -1 if error.entry is None else error.entry)

@@ -24,7 +24,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from liaison.alliance import Collection
 from liaison.errors import InputError, LiaisonError
 from liaison.importer import import_objects
+from liaison.ledger import log, receipts
 from liaison.ledger.disclosures import Disclosure, new_disclosures, record_disclosures
+from liaison.ledger.log import SignedCheckpoint
+from liaison.ledger.note import MAX_NOTE_SIZE
 from liaison.node import Node, load_signing_key
 from liaison.policy.copies import released_copies
 from liaison.policy.decide import PolicyContext
@@ -42,6 +45,7 @@ from liaison.taxii.errors import TaxiiError, error_body
 from liaison.taxii.media import TAXII_MEDIA_TYPE, accepts_taxii, is_taxii_content
 
 API_ROOT = "api"
+LEDGER_ENTRIES_HEADER = "X-Liaison-Ledger-Entries"
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
 
@@ -74,10 +78,12 @@ def create_app(node: Node) -> FastAPI:
         default_response_class=TaxiiResponse,
     )
     authenticator = Authenticator()
-    private = load_signing_key(node.settings.home).private_bytes(
+    signing_key = load_signing_key(node.settings.home)
+    private = signing_key.private_bytes(
         serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
     )
     cursors = Cursors(private)
+    verifier = log.node_verifier(node.country, node.public_key)
     settings = node.settings
     validator = ValidatorProcess()
     app.router.on_shutdown.append(validator.close)
@@ -314,14 +320,18 @@ def create_app(node: Node) -> FastAPI:
 
     def deliver(code: str, result: Page, token: str | None, conn: sa.Connection) -> Response:
         body, delivered = envelope(code, result, token, conn)
-        first_time = new_disclosures(conn, delivered)
+        first_time, entries = new_disclosures(conn, delivered)
         if first_time:
-            # Recorded before anything is sent: if the write fails, nothing is delivered.
-            # Copies already recorded need no write, so repeated reads never queue behind
-            # writers.
+            # Recorded, in the ledger too, before anything is sent: if the write fails,
+            # nothing is delivered. Copies already recorded need no write, so repeated reads
+            # never queue behind writers.
             with write_transaction(node.engine) as writer:
-                record_disclosures(writer, first_time)
-        return Response(body, 200, headers=headers_of(result), media_type=TAXII_MEDIA_TYPE)
+                entries += record_disclosures(writer, first_time)
+        headers = headers_of(result)
+        if entries:
+            # Where this page's copies are in the ledger: what to ask a receipt for.
+            headers[LEDGER_ENTRIES_HEADER] = ",".join(map(str, sorted(set(entries))))
+        return Response(body, 200, headers=headers, media_type=TAXII_MEDIA_TYPE)
 
     @app.get(f"/{API_ROOT}/collections/{{collection_id}}/objects/")
     def get_objects(
@@ -456,6 +466,74 @@ def create_app(node: Node) -> FastAPI:
         if row is None:
             raise TaxiiError(404, "Status not found", f"no status {status_id}")
         return json.loads(row.body)
+
+    # --- the ledger extension (docs/ledger.md): checkpoints, receipts, consistency ---
+
+    def current_checkpoint() -> SignedCheckpoint:
+        with node.engine.connect() as conn:
+            latest = log.latest_checkpoint(conn)
+            if latest is not None and latest.checkpoint.size == log.tree_size(conn):
+                return latest
+        with write_transaction(node.engine) as writer:
+            return log.checkpoint(writer, node.country, signing_key)
+
+    @app.get(f"/{API_ROOT}/ledger/checkpoint/")
+    def get_checkpoint(_: Partner) -> dict[str, Any]:
+        signed = current_checkpoint()
+        return {
+            "checkpoint": signed.note,
+            "origin": signed.checkpoint.origin,
+            "tree_size": signed.checkpoint.size,
+            "verifier_key": verifier.vkey,
+        }
+
+    @app.get(f"/{API_ROOT}/ledger/receipts/")
+    def get_receipt(
+        code: Partner, conn: Conn, entries: Annotated[str, Query(alias="entry")]
+    ) -> dict[str, Any]:
+        try:
+            seqs = [int(part) for part in entries.split(",") if part.strip()]
+        except ValueError:
+            raise TaxiiError(400, "Bad request", "entry is a comma-separated list") from None
+        if not seqs or len(seqs) > receipts.MAX_ENTRIES:
+            raise TaxiiError(400, "Bad request", f"ask for 1 to {receipts.MAX_ENTRIES} entries")
+        signed = current_checkpoint()
+        conn.commit()  # see the checkpoint just written
+        return receipts.receipt(conn, code, seqs, signed)
+
+    @app.get(f"/{API_ROOT}/ledger/consistency/")
+    def get_consistency(
+        _: Partner,
+        conn: Conn,
+        first: Annotated[int, Query(ge=1)],
+        second: Annotated[int, Query(ge=1)],
+    ) -> dict[str, Any]:
+        proof = log.consistency_proof(conn, first, second)
+        return {
+            "first": first,
+            "second": second,
+            "consistency_proof": [base64.b64encode(h).decode() for h in proof],
+        }
+
+    @app.post(f"/{API_ROOT}/ledger/cosignatures/")
+    async def post_cosignature(request: Request, code: Partner) -> dict[str, Any]:
+        if not is_taxii_content(request.headers.get("content-type")):
+            raise TaxiiError(415, "Unsupported media type", f"send {TAXII_MEDIA_TYPE}")
+        data = await request.body()
+        if len(data) > MAX_NOTE_SIZE:
+            raise TaxiiError(413, "Payload too large", "a cosigned checkpoint is small")
+        try:
+            note = json.loads(data)["checkpoint"]
+            if not isinstance(note, str):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            raise TaxiiError(400, "Bad request", 'send {"checkpoint": "<cosigned note>"}') from None
+
+        def store() -> list[str]:
+            with write_transaction(node.engine) as writer:
+                return log.add_cosignature(writer, code, note)
+
+        return {"witnesses": await run_in_threadpool(store)}
 
     @app.delete(f"/{API_ROOT}/collections/{{collection_id}}/objects/{{object_id}}/")
     def delete_object(collection_id: str, object_id: str, code: Partner) -> Response:
