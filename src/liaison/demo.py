@@ -1,4 +1,5 @@
-"""The demo: a Canadian node, the demo alliance, and open-source documents as reports."""
+"""The demo: a Canadian node, the demo alliance, and open-source documents ingested as the
+node's own graded intelligence."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ from pathlib import Path
 from liaison.alliance import load_alliance_file
 from liaison.errors import InputError
 from liaison.importer import ImportReport, import_objects
-from liaison.ingest.documents import reports_from_directory
-from liaison.markings.tlp import TLP_CLEAR, tlp_definition, tlp_name
+from liaison.ingest.pipeline import ingest
+from liaison.ingest.read import read_paths
+from liaison.ingest.run import definitions
+from liaison.ingest.sources import load_sources
+from liaison.markings.tlp import tlp_name
 from liaison.node import Node, apply_alliance, init_node
 from liaison.settings import Settings
 from liaison.stix.parse import parse_payload
@@ -22,6 +26,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 DEFAULT_ALLIANCE = EXAMPLES / "alliance.toml"
 DEFAULT_DOCUMENTS = EXAMPLES / "documents"
 DEFAULT_INTELLIGENCE = EXAMPLES / "intelligence.json"
+DEFAULT_SOURCES = EXAMPLES / "sources.toml"
 
 
 @dataclass(frozen=True)
@@ -40,10 +45,17 @@ def run_demo(
     config = load_alliance_file(alliance)
     node, created = init_node(settings, config.node.country, config.node.name)
     changes = apply_alliance(node, alliance)
-    reports = reports_from_directory(documents, node.identity_id)
-    objects = [tlp_definition(TLP_CLEAR), *reports]
+    if not documents.is_dir():
+        raise InputError(f"{documents} is not a directory of documents")
+    ratings = load_sources(DEFAULT_SOURCES if DEFAULT_SOURCES.exists() else None)
+    ingested = ingest(read_paths([documents]), node.identity_id, ratings)
+    if not ingested.objects:
+        raise InputError(f"{documents} holds no readable documents")
+    objects = ingested.objects
     if intelligence is not None:
-        objects += parse_payload(_read(intelligence), settings.limits)
+        objects = [*parse_payload(_read(intelligence), settings.limits), *objects]
+    ids = {o.get("id") for o in objects}
+    objects = [d for d in definitions(node) if d["id"] not in ids] + objects
     report = import_objects(node.engine, objects, workers=settings.validation_workers)
     return DemoResult(node, created, changes, report)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from liaison.cli import alliance, demo, ledger, node, objects, policy, serve
+from liaison.cli import alliance, demo, ingest, ledger, node, objects, policy, serve
 from liaison.cli.render import ErrorHandlingGroup
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ app.add_typer(alliance.alliance_app, name="alliance")
 app.command("partners")(alliance.partners)
 app.command("communities")(alliance.communities)
 app.command("import")(objects.import_file)
+app.command("ingest")(ingest.ingest)
 app.command("show")(objects.show)
 app.command("list")(objects.list_objects)
 app.command("explain")(policy.explain)

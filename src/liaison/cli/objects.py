@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +14,7 @@ from rich.markup import escape
 from liaison.cli.render import console, print_json, progress, table
 from liaison.errors import InputError, NotFound, PayloadTooLarge
 from liaison.importer import ImportReport, import_objects
+from liaison.ingest.misp import objects_from_misp
 from liaison.markings.tlp import tlp_name
 from liaison.node import open_node
 from liaison.settings import Settings
@@ -23,6 +25,11 @@ from liaison.store.objects import latest_versions, versions_of
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON only.")]
 # Above this many objects the import table lists only the rejected ones.
 FULL_TABLE_LIMIT = 200
+
+
+class InputFormat(StrEnum):
+    stix = "stix"
+    misp = "misp"
 
 
 def _read_input(source: str, limit: int) -> bytes:
@@ -41,15 +48,26 @@ def _read_input(source: str, limit: int) -> bytes:
 
 def import_file(
     source: Annotated[
-        str, typer.Argument(help="A STIX 2.1 bundle or object file, or - for stdin.")
+        str,
+        typer.Argument(help="A STIX 2.1 bundle or object file (or MISP event), or - for stdin."),
     ],
+    input_format: Annotated[
+        InputFormat,
+        typer.Option(
+            "--from",
+            help="stix: STIX 2.1; misp: one MISP event (JSON), converted with misp-stix.",
+        ),
+    ] = InputFormat.stix,
     as_json: JsonOption = False,
 ) -> None:
     """Import STIX 2.1: every object validated, the valid ones stored in one transaction."""
     node = open_node(Settings.from_env())
     limits = node.settings.limits
     data = _read_input(source, limits.max_bytes)
-    objects = parse_payload(data, limits)
+    if input_format is InputFormat.misp:
+        objects = objects_from_misp(data, limits, node.identity_id)
+    else:
+        objects = parse_payload(data, limits)
     with progress() as bar:
         task = bar.add_task("Validating", total=len(objects))
         report = import_objects(

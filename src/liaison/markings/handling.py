@@ -130,3 +130,26 @@ def handling_extension(
     if caveats:
         body["caveats"] = caveats
     return {LIAISON_EXTENSION: body}
+
+
+def extension_definition(created_by: str) -> dict[str, Any]:
+    """The STIX extension-definition of Liaison's extension: whoever receives an object that
+    uses it (a marking, an Admiralty grade) can look it up."""
+    return {
+        "type": "extension-definition",
+        "spec_version": "2.1",
+        "id": LIAISON_EXTENSION,
+        "created_by_ref": created_by,
+        "created": "2026-01-01T00:00:00.000Z",
+        "modified": "2026-01-01T00:00:00.000Z",
+        "name": "Liaison handling",
+        "description": (
+            "Classification on national and alliance scales, REL TO countries and "
+            "communities, ORCON and EYES ONLY caveats on marking-definitions; Admiralty "
+            "grading on reports. Schema: src/liaison/markings/schemas/liaison-handling.json "
+            "in the Liaison repository."
+        ),
+        "schema": "https://liaison.invalid/schemas/liaison-handling-1.0.json",
+        "version": "1.0.0",
+        "extension_types": ["property-extension"],
+    }

@@ -1,0 +1,61 @@
+"""`liaison ingest` end to end: read the documents, build the node's STIX, import it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from liaison.importer import ImportReport, import_objects
+from liaison.ingest.pipeline import Ingested, ingest
+from liaison.ingest.read import read_paths
+from liaison.ingest.sources import load_sources
+from liaison.markings.handling import LIAISON_EXTENSION, extension_definition
+from liaison.markings.tlp import TLP_CLEAR, tlp_definition
+from liaison.node import Node
+from liaison.store.objects import versions_of
+
+SOURCES_FILE = "sources.toml"
+
+
+@dataclass(frozen=True)
+class IngestRun:
+    ingested: Ingested
+    imported: ImportReport | None  # None when no document could be read
+
+
+def sources_file(node: Node, given: Path | None) -> Path | None:
+    """The source ratings to use: the file given, else ``$LIAISON_HOME/sources.toml``."""
+    if given is not None:
+        return given
+    default = node.settings.home / SOURCES_FILE
+    return default if default.exists() else None
+
+
+def definitions(node: Node) -> list[dict[str, Any]]:
+    """What ingested objects refer to: TLP:CLEAR, and Liaison's extension (the Admiralty
+    grade) unless the store already holds its definition."""
+    found = [tlp_definition(TLP_CLEAR)]
+    with node.engine.connect() as connection:
+        if not versions_of(connection, LIAISON_EXTENSION):
+            found.append(extension_definition(node.identity_id))
+    return found
+
+
+def run_ingest(
+    node: Node,
+    paths: Sequence[Path],
+    *,
+    source: str | None = None,
+    sources: Path | None = None,
+    on_document: Callable[[], None] | None = None,
+) -> IngestRun:
+    """Ingest ``paths`` into ``node``'s store in one transaction (all or nothing)."""
+    ratings = load_sources(sources_file(node, sources))
+    ingested = ingest(read_paths(paths, source), node.identity_id, ratings, on_document=on_document)
+    if not ingested.objects:
+        return IngestRun(ingested, None)
+    objects = [*definitions(node), *ingested.objects]
+    report = import_objects(node.engine, objects, workers=node.settings.validation_workers)
+    return IngestRun(ingested, report)

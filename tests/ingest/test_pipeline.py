@@ -1,0 +1,137 @@
+"""Documents to the node's graded STIX: reports, entities, same-story groupings; idempotent;
+`liaison ingest` and its JSON contract; bad input reported per file, nothing half-written."""
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from typer.testing import CliRunner
+
+from liaison.cli import app
+from liaison.ingest.pipeline import ingest
+from liaison.ingest.read import read_paths
+from liaison.ingest.sources import SourceRatings
+from liaison.markings.admiralty import grading_of
+from liaison.markings.tlp import TLP_CLEAR
+from liaison.node import open_node
+from liaison.settings import Settings
+from liaison.stix.validate import validation_errors
+from liaison.store.objects import latest_versions
+from tests.conftest import EXAMPLES
+
+AUTHOR = "identity--11111111-1111-4111-8111-111111111111"
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+runner = CliRunner()
+
+
+def run(paths, ratings=None, source=None):
+    return ingest(read_paths(paths, source), AUTHOR, ratings or SourceRatings(), now=NOW)
+
+
+def by_type(objects, kind):
+    return [o for o in objects if o["type"] == kind]
+
+
+def test_every_object_is_valid_stix_owned_by_the_node_and_tlp_clear():
+    result = run([EXAMPLES / "documents"])
+    assert len(by_type(result.objects, "report")) == 6
+    for obj in result.objects:
+        assert validation_errors(obj) == [], obj["id"]
+        assert obj["created_by_ref"] == AUTHOR
+        assert obj["object_marking_refs"] == [TLP_CLEAR]
+    for report in by_type(result.objects, "report"):
+        assert report["object_refs"] and report["description"]
+        ids = {o["id"] for o in result.objects}
+        assert set(report["object_refs"]) <= ids | {AUTHOR}
+
+
+def test_the_same_documents_give_the_same_objects_byte_for_byte():
+    first = run([EXAMPLES / "documents"])
+    second = run([EXAMPLES / "documents"])
+    assert json.dumps(first.objects, sort_keys=True) == json.dumps(second.objects, sort_keys=True)
+
+
+def test_an_entity_named_in_two_documents_is_one_object():
+    result = run([EXAMPLES / "documents"])
+    people = {o["name"]: o["id"] for o in by_type(result.objects, "identity")}
+    assert "Justin Trudeau" in people
+    citing = [
+        r["name"]
+        for r in by_type(result.objects, "report")
+        if people["Justin Trudeau"] in r["object_refs"]
+    ]
+    assert len(citing) >= 2
+    assert len({o["id"] for o in result.objects}) == len(result.objects)
+
+
+def test_reports_are_graded_by_source_and_corroboration(seeds):
+    ratings = SourceRatings({"wire": "B"})
+    result = run([seeds], ratings)
+    reports = {r.origin.rsplit("/", 1)[-1][:3]: r for r in result.results}
+    assert reports["000"].story == reports["001"].story is not None
+    assert reports["000"].grade == reports["001"].grade == "F2"  # two independent sources
+    assert {reports[k].story for k in ("002", "003", "004")} == {None}
+    assert reports["002"].grade == "F6"
+    (grouping,) = by_type(result.objects, "grouping")
+    assert set(grouping["object_refs"]) == {reports["000"].report, reports["001"].report}
+    # One named, rated source telling both: corroboration needs independent sources.
+    same_source = run([seeds], ratings, source="wire")
+    grades = {r.origin.rsplit("/", 1)[-1][:3]: r.grade for r in same_source.results}
+    assert grades["000"] == grades["001"] == "B6"
+
+
+def test_a_report_carries_its_grade_as_stix_confidence_too(seeds):
+    result = run([seeds])
+    report = next(
+        r for r in by_type(result.objects, "report") if "Sharing Intelligence" in r["name"]
+    )
+    assert grading_of(report).code == "F2"
+    assert report["confidence"] == 70  # STIX 2.1 appendix A: credibility 2 is 70
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("LIAISON_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("LIAISON_DATABASE_URL", raising=False)
+    assert runner.invoke(app, ["init"]).exit_code == 0
+    return tmp_path
+
+
+def test_ingest_json_contract_and_idempotent_store(home):
+    first = runner.invoke(app, ["ingest", str(EXAMPLES / "documents"), "--json"])
+    assert first.exit_code == 0, first.stderr
+    entries = json.loads(first.stdout)
+    assert len(entries) == 6
+    for entry in entries:
+        assert set(entry) == {"document", "report", "entities", "story", "admiralty", "error"}
+        assert entry["error"] is None and entry["report"].startswith("report--")
+    node = open_node(Settings.from_env())
+    with node.engine.connect() as connection:
+        before = sum(1 for _ in latest_versions(connection))
+    again = runner.invoke(app, ["ingest", str(EXAMPLES / "documents"), "--json"])
+    assert json.loads(again.stdout) == entries
+    with node.engine.connect() as connection:
+        assert sum(1 for _ in latest_versions(connection)) == before
+
+
+def test_bad_files_get_a_line_each_and_exit_1_only_if_nothing_was_ingested(home):
+    mixed = home / "mixed"
+    mixed.mkdir()
+    (mixed / "note.txt").write_text("NATO allies met in Brussels on May 25, 2017 with Canada.")
+    (mixed / "empty.txt").write_text("")
+    (mixed / "blob.bin").write_bytes(b"\x00\x01\x02")
+    result = runner.invoke(app, ["ingest", str(mixed)])
+    assert result.exit_code == 0
+    assert "empty.txt: empty" in result.stderr and "blob.bin" in result.stderr
+    assert "1 of 3 documents ingested" in result.stdout
+    bad = home / "bad"
+    bad.mkdir()
+    (bad / "empty.txt").write_text("")
+    node = open_node(Settings.from_env())
+    with node.engine.connect() as connection:
+        before = sum(1 for _ in latest_versions(connection))
+    failed = runner.invoke(app, ["ingest", str(bad), "--json"])
+    assert failed.exit_code == 1
+    assert json.loads(failed.stdout)[0]["error"] == "empty"
+    with node.engine.connect() as connection:
+        assert sum(1 for _ in latest_versions(connection)) == before
