@@ -13,10 +13,16 @@ from types import ModuleType
 
 from rich.console import Console
 
-from bench import import_throughput, ledger, policy_decisions, taxii_pages
+from bench import import_throughput, ingest, ledger, policy_decisions, taxii_pages
 
 # Each module has ``main(argv: list[str] | None) -> None``; add new benchmarks here.
-BENCHMARKS: tuple[ModuleType, ...] = (import_throughput, policy_decisions, taxii_pages, ledger)
+BENCHMARKS: tuple[ModuleType, ...] = (
+    import_throughput,
+    policy_decisions,
+    taxii_pages,
+    ledger,
+    ingest,
+)
 
 
 def main(argv: list[str] | None = None) -> None:

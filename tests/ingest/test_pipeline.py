@@ -135,3 +135,13 @@ def test_bad_files_get_a_line_each_and_exit_1_only_if_nothing_was_ingested(home)
     assert json.loads(failed.stdout)[0]["error"] == "empty"
     with node.engine.connect() as connection:
         assert sum(1 for _ in latest_versions(connection)) == before
+
+
+def test_a_copy_of_a_document_is_reported_under_its_own_name(tmp_path):
+    text = "NATO allies met in Brussels on May 25, 2017 with Canada and the United States."
+    (tmp_path / "a.txt").write_text(text)
+    (tmp_path / "b.txt").write_text(text)
+    result = run([tmp_path])
+    assert [r.origin.rsplit("/", 1)[-1] for r in result.results] == ["a.txt", "b.txt"]
+    assert result.results[0].report == result.results[1].report
+    assert len(by_type(result.objects, "report")) == 1

@@ -24,12 +24,18 @@ _SEGMENT_MARKER = re.compile(r"\s*\[\d{5,}\]\s*")
 # A closing bracket with no opening one before it on the line, e.g. "climate. ] Trudeau".
 _STRAY_BRACKET = re.compile(r"(^|(?<=[.!?\"”]))\s*\]\s*")
 _SPACES = re.compile(r"[ \t\u00a0]+")
+# Control characters (C0 and C1, newline and tab excepted), zero-width and bidirectional
+# format characters, the byte-order mark and private-use characters: never text of the story.
+_CONTROL = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u206f"
+    "\ufeff\ufff9-\ufffb\ue000-\uf8ff]"
+)
 
 
 def clean_text(text: str) -> str:
     """``text`` without extraction artifacts, paragraphs kept, whitespace normalized."""
     text = unicodedata.normalize("NFC", text)
-    text = "".join(c for c in text if c in "\n\t" or unicodedata.category(c)[0] != "C")
+    text = _CONTROL.sub("", text)
     lines: list[str] = []
     for raw in text.splitlines():
         line = _SEGMENT_MARKER.sub(" ", raw)

@@ -85,7 +85,7 @@ def ingest(
     reports: dict[str, dict[str, Any]] = {}
     documents: dict[str, Document] = {}
     entity_ids: dict[str, tuple[str, ...]] = {}
-    order: list[str | DocumentResult] = []
+    order: list[tuple[str, Document] | DocumentResult] = []
     for item in items:
         if isinstance(item, Failure):
             order.append(DocumentResult(item.origin, error=item.error))
@@ -97,7 +97,7 @@ def ingest(
                 entity_ids[report["id"]] = tuple(
                     r for r in report["object_refs"] if not r.startswith("relationship--")
                 )
-            order.append(report["id"])
+            order.append((report["id"], item))
         if on_document is not None:
             on_document()
     groupings, story_of, sources_in = _stories(reports, documents, entity_ids, author)
@@ -119,13 +119,14 @@ def ingest(
         if isinstance(entry, DocumentResult):
             result.results.append(entry)
             continue
-        report = reports[entry]
+        report_id, document = entry  # a copy of an earlier document shares its report
+        report = reports[report_id]
         result.results.append(
             DocumentResult(
-                documents[entry].origin,
-                entry,
-                entity_ids[entry],
-                story_of.get(entry),
+                document.origin,
+                report_id,
+                entity_ids[report_id],
+                story_of.get(report_id),
                 report["extensions"][LIAISON_EXTENSION]["admiralty"],
             )
         )

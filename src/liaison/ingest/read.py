@@ -198,11 +198,33 @@ def _parse_date(value: str) -> datetime | None:
 
 
 def date_in(text: str) -> datetime | None:
-    """The first date written near the top of ``text``, read by dateparser."""
+    """The first date written near the top of ``text``: the usual forms are read exactly,
+    anything else by dateparser (about a millisecond a call)."""
     for match in _DATE_IN_TEXT.finditer(text[:3000]):
-        moment = _parse_date(match.group(0))
+        found = match.group(0)
+        moment = _exact_date(found) or _parse_date(found)
         if moment is not None:
             return moment
+    return None
+
+
+_EXACT_FORMATS = (
+    "%B %d, %Y",
+    "%B %d %Y",
+    "%b %d, %Y",
+    "%b. %d, %Y",
+    "%d %B %Y",
+    "%Y-%m-%d",
+    "%m/%d/%Y",
+)
+
+
+def _exact_date(found: str) -> datetime | None:
+    for form in _EXACT_FORMATS:
+        try:
+            return datetime.strptime(found, form).replace(tzinfo=UTC)
+        except ValueError:
+            continue
     return None
 
 
