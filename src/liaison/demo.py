@@ -49,9 +49,11 @@ def run_demo(
         raise InputError(f"{documents} is not a directory of documents")
     ratings = load_sources(DEFAULT_SOURCES if DEFAULT_SOURCES.exists() else None)
     ingested = ingest(read_paths([documents]), node.identity_id, ratings)
-    if not ingested.objects:
+    with ingested:
+        made = ingested.objects
+    if not made:
         raise InputError(f"{documents} holds no readable documents")
-    objects = ingested.objects
+    objects = made
     if intelligence is not None:
         objects = [*parse_payload(_read(intelligence), settings.limits), *objects]
     ids = {o.get("id") for o in objects}

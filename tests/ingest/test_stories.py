@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from liaison.ingest.stories import StoryInput, credibility, stories
+from liaison.ingest.stories import StoryInput, credibility, signature_of, stories
 
 DAY = datetime(2017, 5, 25, tzinfo=UTC)
 STORY = (
@@ -16,7 +16,7 @@ STORY = (
 
 
 def item(key, text, entities=(), published=DAY, source=None):
-    return StoryInput(key, text, frozenset(entities), published, source or key)
+    return StoryInput(key, signature_of(text), frozenset(entities), published, source or key)
 
 
 def test_near_duplicate_texts_are_one_story_whatever_their_entities():

@@ -57,7 +57,7 @@ def ingest(
         for r in results:
             if r.error is not None:
                 err_console.print(f"[red]error:[/red] {r.origin}: {r.error}", soft_wrap=True)
-        objects = len(run.ingested.objects)
+        objects = len(run.imported.statuses) if run.imported else 0
         console.print(f"{len(ingested)} of {len(results)} documents ingested, {objects} objects")
     if not ingested:
         raise typer.Exit(1)

@@ -14,17 +14,18 @@ yields the same objects, byte for byte, and adds nothing.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+import json
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import IO, Any
 
 from liaison.ingest import entities as entity_extraction
 from liaison.ingest.read import Document, Failure
 from liaison.ingest.sources import SourceRatings
-from liaison.ingest.stories import StoryInput, credibility, stories
+from liaison.ingest.stories import StoryInput, credibility, signature_of, stories
 from liaison.markings.admiralty import Admiralty, grade
-from liaison.markings.handling import LIAISON_EXTENSION
 from liaison.markings.tlp import TLP_CLEAR
 from liaison.stix.ids import derived_id
 
@@ -32,6 +33,8 @@ from liaison.stix.ids import derived_id
 # whichever document names it first.
 ENTITIES_CREATED = "2000-01-01T00:00:00.000Z"
 SOURCE_NAME = "open-source document"
+# Objects written to the store per transaction.
+BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -56,14 +59,69 @@ class DocumentResult:
         }
 
 
-@dataclass
+@dataclass(frozen=True)
+class _Record:
+    """What a run keeps of a document once its report is spooled: enough to group and grade."""
+
+    origin: str
+    source: str
+    entities: tuple[str, ...]
+    story: StoryInput
+
+
 class Ingested:
-    results: list[DocumentResult] = field(default_factory=list)
-    objects: list[dict[str, Any]] = field(default_factory=list)
+    """The result of a run: one result per document, and the objects, read back in batches
+    from a spool on disk so that memory does not grow with the number of documents."""
+
+    def __init__(self) -> None:
+        self.results: list[DocumentResult] = []
+        self.shared: dict[str, dict[str, Any]] = {}  # entities and relationships, by id
+        self.groupings: list[dict[str, Any]] = []
+        self.grades: dict[str, Admiralty] = {}  # report id -> its grade
+        # Lives as long as the result (close() or the context manager ends it); an unnamed
+        # temporary file leaves nothing behind even if the process dies.
+        self._spool: IO[str] = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
 
     @property
     def failures(self) -> list[DocumentResult]:
         return [r for r in self.results if r.error is not None]
+
+    @property
+    def empty(self) -> bool:
+        return not self.grades
+
+    def batches(self, size: int = BATCH) -> Iterator[list[dict[str, Any]]]:
+        """Every object, in batches: entities and relationships first, then the graded
+        reports, then the groupings (each after what it refers to)."""
+        shared = list(self.shared.values())
+        for start in range(0, len(shared), size):
+            yield shared[start : start + size]
+        self._spool.seek(0)
+        batch: list[dict[str, Any]] = []
+        for line in self._spool:
+            report = json.loads(line)
+            batch.append(grade(report, self.grades[report["id"]]))
+            if len(batch) == size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+        for start in range(0, len(self.groupings), size):
+            yield self.groupings[start : start + size]
+
+    @property
+    def objects(self) -> list[dict[str, Any]]:
+        """Every object at once (small runs and tests)."""
+        return [obj for batch in self.batches() for obj in batch]
+
+    def close(self) -> None:
+        self._spool.close()
+
+    def __enter__(self) -> Ingested:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
 def stamp(moment: datetime) -> str:
@@ -78,56 +136,59 @@ def ingest(
     on_document: Callable[[], None] | None = None,
 ) -> Ingested:
     """The STIX objects of ``items`` (documents, or failures to report), created by
-    ``author``. ``now`` dates a document that states no date and has no file time."""
+    ``author``. ``now`` dates a document that states no date and has no file time. Reports
+    go to a spool as they are made; only a compact record of each stays in memory."""
     now = now or datetime.now(UTC)
     result = Ingested()
-    shared: dict[str, dict[str, Any]] = {}  # entity and relationship objects, by id
-    reports: dict[str, dict[str, Any]] = {}
-    documents: dict[str, Document] = {}
-    entity_ids: dict[str, tuple[str, ...]] = {}
-    order: list[tuple[str, Document] | DocumentResult] = []
+    records: dict[str, _Record] = {}
+    published: dict[str, str] = {}
+    headlines: dict[str, str] = {}
+    order: list[tuple[str, str] | DocumentResult] = []
     for item in items:
         if isinstance(item, Failure):
             order.append(DocumentResult(item.origin, error=item.error))
         else:
-            report = _report(item, author, now, shared)
-            if report["id"] not in reports:
-                reports[report["id"]] = report
-                documents[report["id"]] = item
-                entity_ids[report["id"]] = tuple(
+            report = _report(item, author, now, result.shared)
+            report_id = report["id"]
+            if report_id not in records:
+                entities = tuple(
                     r for r in report["object_refs"] if not r.startswith("relationship--")
                 )
-            order.append((report["id"], item))
+                story = StoryInput(
+                    report_id,
+                    signature_of(item.text),
+                    frozenset(entities),
+                    item.published,
+                    item.source,
+                )
+                records[report_id] = _Record(item.origin, item.source, entities, story)
+                published[report_id] = report["published"]
+                headlines[report_id] = report["name"]
+                result._spool.write(json.dumps(report, ensure_ascii=False) + "\n")
+            order.append((report_id, item.origin))
         if on_document is not None:
             on_document()
-    groupings, story_of, sources_in = _stories(reports, documents, entity_ids, author)
-    for report_id, report in reports.items():
-        document = documents[report_id]
-        grading = Admiralty(
-            ratings.reliability(document.source),
-            credibility(sources_in.get(report_id, 1)),
+    story_of, sources_in = _stories(result, records, published, headlines, author)
+    for report_id, record in records.items():
+        result.grades[report_id] = Admiralty(
+            ratings.reliability(record.source), credibility(sources_in.get(report_id, 1))
         )
-        reports[report_id] = grade(report, grading)
-    for grouping in groupings:
-        members = [reports[r] for r in grouping["object_refs"]]
-        # The story is as reliable as its most reliable source, as credible as its reports.
-        codes = [r["extensions"][LIAISON_EXTENSION]["admiralty"] for r in members]
-        best = min(codes)
-        result.objects.append(grade(grouping, Admiralty(best[0], int(best[1]))))
-    result.objects[:0] = [*shared.values(), *reports.values()]
+    for index, grouping in enumerate(result.groupings):
+        # A story is as reliable as its most reliable source, as credible as its reports.
+        best = min(result.grades[r].code for r in grouping["object_refs"])
+        result.groupings[index] = grade(grouping, Admiralty(best[0], int(best[1])))
     for entry in order:
         if isinstance(entry, DocumentResult):
             result.results.append(entry)
             continue
-        report_id, document = entry  # a copy of an earlier document shares its report
-        report = reports[report_id]
+        report_id, origin = entry  # a copy of an earlier document shares its report
         result.results.append(
             DocumentResult(
-                document.origin,
+                origin,
                 report_id,
-                entity_ids[report_id],
+                records[report_id].entities,
                 story_of.get(report_id),
-                report["extensions"][LIAISON_EXTENSION]["admiralty"],
+                result.grades[report_id].code,
             )
         )
     return result
@@ -171,29 +232,20 @@ def _report(
 
 
 def _stories(
-    reports: dict[str, dict[str, Any]],
-    documents: dict[str, Document],
-    entity_ids: dict[str, tuple[str, ...]],
+    result: Ingested,
+    records: dict[str, _Record],
+    published: dict[str, str],
+    headlines: dict[str, str],
     author: str,
-) -> tuple[list[dict[str, Any]], dict[str, str], dict[str, int]]:
-    inputs = [
-        StoryInput(
-            report_id,
-            documents[report_id].text,
-            frozenset(entity_ids[report_id]),
-            documents[report_id].published,
-            documents[report_id].source,
-        )
-        for report_id in reports
-    ]
-    groupings = []
+) -> tuple[dict[str, str], dict[str, int]]:
     story_of: dict[str, str] = {}
     sources_in: dict[str, int] = {}
-    for members in stories(inputs):
-        ordered = sorted(members, key=lambda r: (reports[r]["published"], r))
+    for members in stories([record.story for record in records.values()]):
+        ordered = sorted(members, key=lambda r: (published[r], r))
+        latest = max(published[r] for r in members)
+        independent = len({records[r].source for r in members})
         grouping_id = derived_id("grouping", "story:" + ",".join(sorted(members)))
-        latest = max(reports[r]["published"] for r in members)
-        groupings.append(
+        result.groupings.append(
             {
                 "type": "grouping",
                 "spec_version": "2.1",
@@ -201,18 +253,14 @@ def _stories(
                 "created_by_ref": author,
                 "created": latest,
                 "modified": latest,
-                "name": f"Same story: {reports[ordered[0]]['name']}"[:300],
-                "description": (
-                    f"{len(members)} documents from "
-                    f"{len({documents[r].source for r in members})} independent sources"
-                ),
+                "name": f"Same story: {headlines[ordered[0]]}"[:300],
+                "description": f"{len(members)} documents from {independent} independent sources",
                 "context": "unspecified",
                 "object_refs": ordered,
                 "object_marking_refs": [TLP_CLEAR],
             }
         )
-        independent = len({documents[r].source for r in members})
         for report_id in members:
             story_of[report_id] = grouping_id
             sources_in[report_id] = independent
-    return groupings, story_of, sources_in
+    return story_of, sources_in

@@ -14,6 +14,7 @@ from liaison.ingest.sources import load_sources
 from liaison.markings.handling import LIAISON_EXTENSION, extension_definition
 from liaison.markings.tlp import TLP_CLEAR, tlp_definition
 from liaison.node import Node
+from liaison.stix.timestamps import stix_now
 from liaison.store.objects import versions_of
 
 SOURCES_FILE = "sources.toml"
@@ -51,11 +52,26 @@ def run_ingest(
     sources: Path | None = None,
     on_document: Callable[[], None] | None = None,
 ) -> IngestRun:
-    """Ingest ``paths`` into ``node``'s store in one transaction (all or nothing)."""
+    """Ingest ``paths`` into ``node``'s store."""
     ratings = load_sources(sources_file(node, sources))
     ingested = ingest(read_paths(paths, source), node.identity_id, ratings, on_document=on_document)
-    if not ingested.objects:
+    if ingested.empty:
+        ingested.close()
         return IngestRun(ingested, None)
-    objects = [*definitions(node), *ingested.objects]
-    report = import_objects(node.engine, objects, workers=node.settings.validation_workers)
-    return IngestRun(ingested, report)
+    with ingested:
+        return IngestRun(ingested, store(node, ingested))
+
+
+def store(node: Node, ingested: Ingested) -> ImportReport:
+    """Import the run's objects batch by batch, each batch in its own transaction: memory
+    stays flat however many documents there are. Every object follows what it refers to,
+    and every id derives from content, so an interrupted run is completed by running it
+    again."""
+    total = ImportReport(request_timestamp=stix_now())
+    first = True
+    for batch in ingested.batches():
+        objects = [*definitions(node), *batch] if first else batch
+        first = False
+        report = import_objects(node.engine, objects, workers=node.settings.validation_workers)
+        total.statuses.extend(report.statuses)
+    return total

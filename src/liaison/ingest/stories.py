@@ -33,7 +33,7 @@ _WORD = re.compile(r"\w+")
 @dataclass(frozen=True)
 class StoryInput:
     key: str  # the report id
-    text: str
+    signature: MinHash  # of the text's word 3-shingles: signature_of(text)
     entities: frozenset[str]
     published: datetime | None  # only a date the document states
     source: str
@@ -48,6 +48,11 @@ def _minhash(features: set[str]) -> MinHash:
 def _shingles(text: str) -> set[str]:
     words = _WORD.findall(text.lower())
     return {" ".join(words[i : i + 3]) for i in range(max(1, len(words) - 2))}
+
+
+def signature_of(text: str) -> MinHash:
+    """The MinHash of ``text``: all that grouping keeps of a document's words."""
+    return _minhash(_shingles(text))
 
 
 def _related(a: StoryInput, b: StoryInput) -> bool:
@@ -81,7 +86,7 @@ def stories(items: Sequence[StoryInput]) -> list[list[str]]:
     for item in items:
         if item.key in seen:
             continue
-        signature = _minhash(_shingles(item.text))
+        signature = item.signature
         for other in texts.query(signature):
             if signature.jaccard(seen[other][0]) >= NEAR_DUPLICATE:
                 join(item.key, other)

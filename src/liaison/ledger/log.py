@@ -286,7 +286,13 @@ def checkpoint(connection: sa.Connection, country: str, key: Ed25519PrivateKey) 
         return latest
     origin = origin_of(country, key.public_key())
     signed = sign_checkpoint(Checkpoint(origin, size, tree_root(connection, size)), origin, key)
-    connection.execute(ledger_checkpoints.insert().values(size=size, note=signed, at=now_micros()))
+    # Another server process may sign the same tree at the same time: Ed25519 signatures are
+    # deterministic, so both notes are the same and either row will do.
+    connection.execute(
+        _insert(connection, ledger_checkpoints)
+        .values(size=size, note=signed, at=now_micros())
+        .on_conflict_do_nothing()
+    )
     return SignedCheckpoint(open_checkpoint(signed, [_verifier_of(origin, key)]), signed)
 
 
