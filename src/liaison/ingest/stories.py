@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from datasketch import MinHash, MinHashLSH
+from datasketch import LeanMinHash, MinHash, MinHashLSH
 
 NEAR_DUPLICATE = 0.5
 SAME_DAYS = 2
@@ -51,8 +51,9 @@ def _shingles(text: str) -> set[str]:
 
 
 def signature_of(text: str) -> MinHash:
-    """The MinHash of ``text``: all that grouping keeps of a document's words."""
-    return _minhash(_shingles(text))
+    """The MinHash of ``text``: all that grouping keeps of a document's words (lean: without
+    the permutations every MinHash otherwise carries)."""
+    return LeanMinHash(_minhash(_shingles(text)))
 
 
 def _related(a: StoryInput, b: StoryInput) -> bool:
