@@ -1,0 +1,1 @@
+"""Leak tracing: per-partner fingerprint codes and the accusation of the partners behind a leak."""
