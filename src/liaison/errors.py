@@ -14,6 +14,7 @@ The tree, with the CLI exit code and the HTTP status each maps to::
     │   └── NodeConflict              exit 1, 500   init would overwrite another node or key
     ├── UnknownPartner                exit 2, 404
     ├── NotFound                      exit 2, 404
+    ├── Withheld                      exit 1, 403   the policy withholds it from that partner
     └── LedgerError                   exit 1, 500
         ├── InvalidProof              exit 1, 400   a Merkle proof or signed note does not verify
         └── LedgerTampered            exit 1, 500   the stored log is not the log that was signed
@@ -82,6 +83,12 @@ class NotFound(LiaisonError):
     exit_code = 2
     http_status = 404
     title = "Not found"
+
+
+class Withheld(LiaisonError):
+    exit_code = 1
+    http_status = 403
+    title = "Withheld"
 
 
 class LedgerError(LiaisonError):

@@ -8,9 +8,11 @@ import sqlalchemy as sa
 from taxii2client.v21 import ApiRoot, Collection, Server, as_pages
 
 from liaison.alliance import Collection as CollectionConfig
+from liaison.fingerprint.copies import fingerprint_secret, mark
 from liaison.importer import import_objects
 from liaison.ledger.disclosures import disclosures_of
 from liaison.markings.tlp import TLP_CLEAR
+from liaison.node import load_signing_key
 from liaison.policy.explain import explain
 from liaison.store.alliance import (
     read_collections,
@@ -28,11 +30,13 @@ TAXII = "application/taxii+json;version=2.1"
 
 
 def expected_copies(live, partner):
-    """What the policy says the partner may receive (the per-object, uncompiled path)."""
+    """What the policy says the partner may receive (the per-object, uncompiled path), in the
+    partner's own wording (its fingerprint)."""
+    secret = fingerprint_secret(load_signing_key(live.node.settings.home))
     with live.node.engine.connect() as connection:
         ids = [s.object["id"] for s in latest_versions(connection)]
         results = [explain(connection, oid, partner) for oid in ids]
-    return {r.object_id: r.copy for r in results if r.copy is not None}
+    return {r.object_id: mark(r.copy, partner, secret).object for r in results if r.copy}
 
 
 def taxii_collection(live, partner, alias="intelligence"):

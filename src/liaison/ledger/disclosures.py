@@ -22,6 +22,8 @@ class Disclosure:
     version: int
     release_class: str
     delivered: bytes  # the exact bytes of the object as sent
+    # "<scheme>:<code id>" of the fingerprint the copy carries; None when it carries none.
+    fingerprint: str | None = None
 
     @property
     def digest(self) -> str:
@@ -64,6 +66,7 @@ def disclosure_entry(d: Disclosure) -> Entry:
             "version": from_micros(d.version),
             "release_class": d.release_class,
             "sha256": d.digest,
+            **({"fingerprint": d.fingerprint} if d.fingerprint else {}),
         },
         partner=d.partner,
         object_id=d.object_id,

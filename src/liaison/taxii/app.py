@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from liaison.alliance import Collection
 from liaison.errors import InputError, LiaisonError
+from liaison.fingerprint.copies import SCHEME, fingerprint_secret, mark
 from liaison.importer import import_objects
 from liaison.ledger import log, receipts
 from liaison.ledger.disclosures import Disclosure, new_disclosures, record_disclosures
@@ -83,6 +84,7 @@ def create_app(node: Node) -> FastAPI:
         serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
     )
     cursors = Cursors(private)
+    fingerprints = fingerprint_secret(signing_key)
     verifier = log.node_verifier(node.country, node.public_key)
     settings = node.settings
     validator = ValidatorProcess()
@@ -274,10 +276,13 @@ def create_app(node: Node) -> FastAPI:
         copies = released_copies(conn, code, result.versions)
         pieces, delivered = [], []
         for copy in copies:
-            if copy.object is copy.source.object and copy.source.text:
-                data = copy.source.text.encode()  # nothing cut: the stored text is the copy
+            # The partner's own wording, after the tearline and before the hash is taken.
+            marked = mark(copy.object, code, fingerprints)
+            if marked.object is copy.source.object and copy.source.text:
+                data = copy.source.text.encode()  # nothing changed: the stored text is the copy
             else:
-                data = json.dumps(copy.object, ensure_ascii=False, separators=(",", ":")).encode()
+                text = json.dumps(marked.object, ensure_ascii=False, separators=(",", ":"))
+                data = text.encode()
             pieces.append(data)
             delivered.append(
                 Disclosure(
@@ -286,6 +291,7 @@ def create_app(node: Node) -> FastAPI:
                     copy.source.version,
                     copy.source.release_class,
                     data,
+                    f"{SCHEME}:{marked.code}" if marked.code else None,
                 )
             )
         head: dict[str, Any] = {"more": result.more}
