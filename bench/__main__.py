@@ -13,7 +13,7 @@ from types import ModuleType
 
 from rich.console import Console
 
-from bench import import_throughput, ingest, ledger, policy_decisions, taxii_pages
+from bench import import_throughput, ingest, leak_tracing, ledger, policy_decisions, taxii_pages
 
 # Each module has ``main(argv: list[str] | None) -> None``; add new benchmarks here.
 BENCHMARKS: tuple[ModuleType, ...] = (
@@ -22,6 +22,7 @@ BENCHMARKS: tuple[ModuleType, ...] = (
     taxii_pages,
     ledger,
     ingest,
+    leak_tracing,
 )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from liaison.cli import alliance, demo, disclose, ingest, ledger, node, objects, policy, serve
+from liaison.cli import alliance, demo, disclose, ingest, leak, ledger, node, objects, policy, serve
 from liaison.cli.render import ErrorHandlingGroup
 
 app = typer.Typer(
@@ -32,6 +32,7 @@ policy.partner_app.command("certificate")(serve.certificate)
 app.add_typer(policy.partner_app, name="partner")
 app.add_typer(policy.policy_app, name="policy")
 app.add_typer(ledger.ledger_app, name="ledger")
+app.add_typer(leak.leak_app, name="leak")
 app.command("disclose")(disclose.disclose)
 app.command("serve")(serve.serve)
 app.command("demo")(demo.demo)
