@@ -101,19 +101,16 @@ def show(finding: Finding) -> None:
         accused = "[red]accused[/red]" if s.accused else "-"
         suspects.add_row(str(rank), s.partner, f"{s.score:.1f}", accused)
     console.print(suspects)
-    bound = (
-        f"at most {finding.epsilon:g} that any innocent partner among these "
-        f"{len(finding.suspects)} reaches it"
-    )
     if math.isfinite(finding.threshold):
         console.print(
             f"{finding.marks_read} marks read; threshold {finding.threshold:.1f}; "
-            f"false-accusation bound: {bound}."
+            f"false-accusation bound ε = {finding.epsilon:g} (the probability that any "
+            f"innocent partner among these {len(finding.suspects)} reaches the threshold)."
         )
     else:
         console.print(
             f"{finding.marks_read} marks read: too few to accuse anybody with a "
-            f"false-accusation bound of {finding.epsilon:g}."
+            f"false-accusation bound of ε = {finding.epsilon:g}."
         )
     accused = ", ".join(finding.accused) or "nobody"
     console.print(f"Accused: {accused}.")
