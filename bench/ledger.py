@@ -25,8 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,12 +34,11 @@ import sqlalchemy as sa
 from rich.console import Console
 from rich.table import Table
 
-from bench.import_throughput import fresh_database, postgres_server
-from bench.options import BACKENDS, backends, positive
+from bench.options import BACKENDS, backends, positive, sizes
+from bench.stores import node_stores
 from liaison.ledger import log, merkle
 from liaison.ledger.log import Entry
-from liaison.node import Node, init_node
-from liaison.settings import Settings
+from liaison.node import Node
 from liaison.stix.timestamps import now_micros
 from liaison.store.engine import write_transaction
 from liaison.store.schema import ledger_entries, ledger_head, ledger_nodes
@@ -188,36 +186,6 @@ class StatementCounter:
 
 def _since(start: float) -> float:
     return time.perf_counter() - start
-
-
-def make_node(home: Path, url: str) -> Node:
-    settings = Settings.from_env({"LIAISON_HOME": str(home), "LIAISON_DATABASE_URL": url})
-    node, _ = init_node(settings)
-    return node
-
-
-@contextmanager
-def stores(backend: str, count: int) -> Iterator[list[Node]]:
-    """``count`` new nodes on ``backend``: SQLite files, or databases of one PostgreSQL
-    server."""
-    with ExitStack() as stack:
-        homes = [
-            Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="liaison-bench-ledger-")))
-            for _ in range(count)
-        ]
-        if backend == "sqlite":
-            urls = [f"sqlite:///{home / 'liaison.db'}" for home in homes]
-        else:
-            admin_url = stack.enter_context(postgres_server())
-            urls = [stack.enter_context(fresh_database(admin_url)) for _ in range(count)]
-        nodes: list[Node] = []
-        try:
-            for home, url in zip(homes, urls, strict=True):
-                nodes.append(make_node(home, url))
-            yield nodes
-        finally:
-            for node in nodes:
-                node.engine.dispose()  # before the databases are dropped
 
 
 def time_appends(node: Node, count: int, name: str) -> tuple[Row, range, str]:
@@ -488,7 +456,7 @@ def bench_backend(
 ) -> None:
     name = BACKEND_NAMES[backend]
     count = 3 if args.nodes_only else 2
-    with stores(backend, count) as nodes:
+    with node_stores(backend, count, "liaison-bench-ledger-") as nodes:
         appender, grown = nodes[0], nodes[1]
         console.print(f"{name}: {args.appends:,} appends, {PAGE} per transaction…", style="dim")
         row, appended, note = time_appends(appender, args.appends, name)
@@ -908,18 +876,6 @@ def goals(results: Results) -> Table:
 # --- command line -------------------------------------------------------------------------
 
 
-def _sizes(raw: str) -> tuple[int, ...]:
-    if raw.strip().lower() in ("", "none", "0"):
-        return ()
-    try:
-        values = sorted({int(part.replace("_", "")) for part in raw.split(",") if part.strip()})
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated sizes, not {raw!r}") from None
-    if any(v < MIN_SIZE for v in values):
-        raise argparse.ArgumentTypeError(f"sizes must be at least {MIN_SIZE}")
-    return tuple(values)
-
-
 def _size_or_none(raw: str) -> int:
     if raw.strip().lower() in ("", "none", "0"):
         return 0
@@ -938,7 +894,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--sizes",
-        type=_sizes,
+        type=lambda raw: sizes(raw, MIN_SIZE),
         default=None,
         help=f"log sizes, comma-separated (default {','.join(map(str, DEFAULT_SIZES))})",
     )
@@ -966,7 +922,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--pymerkle-sizes",
-        type=_sizes,
+        type=lambda raw: sizes(raw, MIN_SIZE),
         default=None,
         help="sizes for pymerkle, among --sizes, 'none' to skip (default "
         f"{','.join(map(str, DEFAULT_PYMERKLE_SIZES))})",

@@ -42,14 +42,13 @@ from fastapi import FastAPI
 from rich.console import Console
 from rich.table import Table
 
-from bench.import_throughput import fresh_database, postgres_server
-from bench.options import BACKENDS, backends, positive
+from bench.options import BACKENDS, backends, positive, sizes
+from bench.stores import node_stores
 from liaison.alliance import Collection, Partner
 from liaison.markings.handling import marking_definition
 from liaison.markings.tlp import TLP_CLEAR
-from liaison.node import Node, init_node
+from liaison.node import Node
 from liaison.policy.grants import record_change, redecide, register_classes
-from liaison.settings import Settings
 from liaison.stix.ids import derived_id
 from liaison.stix.timestamps import from_micros
 from liaison.store.alliance import save_alliance
@@ -248,12 +247,6 @@ COLLECTIONS = (
 )
 READ_PATH = f"/api/collections/{COLLECTIONS[0].id}/"
 POST_PATH = f"/api/collections/{COLLECTIONS[1].id}/objects/"
-
-
-def make_node(home: Path, url: str) -> Node:
-    settings = Settings.from_env({"LIAISON_HOME": str(home), "LIAISON_DATABASE_URL": url})
-    node, _ = init_node(settings)
-    return node
 
 
 def setup_alliance(node: Node) -> dict[str, IssuedCredentials]:
@@ -553,30 +546,6 @@ def measure_while_posting(
     )
 
 
-@contextmanager
-def backend_stores(backend: str, count: int) -> Iterator[list[Node]]:
-    """``count`` new nodes on ``backend``: SQLite files, or databases of one PostgreSQL
-    server."""
-    with ExitStack() as stack:
-        homes = [
-            Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="liaison-bench-pages-")))
-            for _ in range(count)
-        ]
-        if backend == "sqlite":
-            urls = [f"sqlite:///{home / 'liaison.db'}" for home in homes]
-        else:
-            admin_url = stack.enter_context(postgres_server())
-            urls = [stack.enter_context(fresh_database(admin_url)) for _ in range(count)]
-        nodes: list[Node] = []
-        try:
-            for home, url in zip(homes, urls, strict=True):
-                nodes.append(make_node(home, url))
-            yield nodes
-        finally:
-            for node in nodes:
-                node.engine.dispose()  # before the databases are dropped
-
-
 @dataclass
 class Store:
     """One store size: its node, its own server and a client per partner."""
@@ -607,7 +576,7 @@ def bench_backend(
     name = BACKEND_NAMES[backend]
     rows: list[Row] = []
     floor_samples: list[float] = []
-    with backend_stores(backend, len(sizes)) as nodes, ExitStack() as stack:
+    with node_stores(backend, len(sizes), "liaison-bench-pages-") as nodes, ExitStack() as stack:
         # The node's identity derives from its country: the same objects for every store.
         generator = Generator(nodes[0].identity_id)
         stores = []
@@ -1122,25 +1091,13 @@ def goals(results: Results, sizes: Sequence[int]) -> Table:
 # --- command line -----------------------------------------------------------------------
 
 
-def _sizes(raw: str) -> tuple[int, ...]:
-    if raw.strip().lower() in ("", "none", "0"):
-        return ()
-    try:
-        values = sorted({int(part.replace("_", "")) for part in raw.split(",") if part.strip()})
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated sizes, not {raw!r}") from None
-    if any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError("sizes must be at least 1")
-    return tuple(values)
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.taxii_pages", description=__doc__.splitlines()[0]
     )
     parser.add_argument(
         "--objects",
-        type=_sizes,
+        type=sizes,
         default=None,
         help=f"store sizes, comma-separated (default {','.join(map(str, DEFAULT_SIZES))})",
     )
@@ -1153,7 +1110,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--medallion-sizes",
-        type=_sizes,
+        type=sizes,
         default=None,
         help="sizes for medallion, comma-separated, 'none' to skip (default "
         f"{','.join(map(str, DEFAULT_MEDALLION_SIZES))})",

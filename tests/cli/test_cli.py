@@ -4,9 +4,7 @@ import json
 import re
 
 import pytest
-from typer.testing import CliRunner
 
-from liaison.cli import app
 from liaison.markings.tlp import TLP_CLEAR
 from tests.conftest import EXAMPLES
 from tests.stix_factory import bundle, indicator, invalid_indicator
@@ -23,26 +21,6 @@ COMMANDS = [
     "demo",
     "alliance",
 ]
-
-
-@pytest.fixture
-def run(tmp_path, monkeypatch):
-    monkeypatch.setenv("LIAISON_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("LIAISON_DATABASE_URL", raising=False)
-    monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
-
-    def invoke(*args, input=None):
-        return runner.invoke(app, list(args), input=input)
-
-    return invoke
-
-
-@pytest.fixture
-def demo(run):
-    result = run("demo")
-    assert result.exit_code == 0, result.stderr
-    return run
 
 
 def json_of(result):

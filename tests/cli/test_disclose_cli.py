@@ -4,24 +4,9 @@ ledger; refused when the policy withholds the object."""
 import hashlib
 import json
 
-import pytest
 from typer.testing import CliRunner
 
-from liaison.cli import app
-
 runner = CliRunner()
-
-
-@pytest.fixture
-def run(tmp_path, monkeypatch):
-    monkeypatch.setenv("LIAISON_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("LIAISON_DATABASE_URL", raising=False)
-
-    def invoke(*args):
-        return runner.invoke(app, list(args))
-
-    assert invoke("demo").exit_code == 0
-    return invoke
 
 
 def report_id(run, starts):
@@ -29,25 +14,25 @@ def report_id(run, starts):
     return next(r["id"] for r in reports if r["name"].startswith(starts))
 
 
-def test_disclose_writes_each_partner_its_own_copy_and_records_it(run, tmp_path):
-    rid = report_id(run, "Trudeau says Canada")
+def test_disclose_writes_each_partner_its_own_copy_and_records_it(demo, tmp_path):
+    rid = report_id(demo, "Trudeau says Canada")
     copies = {}
     for partner in ("USA", "FRA"):
         out = tmp_path / f"{partner}.json"
-        result = run("disclose", rid, "--partner", partner, "-o", str(out), "--json")
+        result = demo("disclose", rid, "--partner", partner, "-o", str(out), "--json")
         assert result.exit_code == 0, result.stderr
         summary = json.loads(result.stdout)
         assert summary["marks"] > 0 and summary["fingerprint"]
         data = out.read_bytes().rstrip(b"\n")
         assert hashlib.sha256(data).hexdigest() == summary["sha256"]
         copies[partner] = json.loads(data)
-        shown = json.loads(run("ledger", "show", "--partner", partner, "--json").stdout)
+        shown = json.loads(demo("ledger", "show", "--partner", partner, "--json").stdout)
         (entry,) = [e for e in shown if e["object_id"] == rid]
         assert entry["seq"] == summary["ledger_entry"]
         assert entry["sha256"] == summary["sha256"]
         assert entry["fingerprint"] == summary["fingerprint"]
     assert copies["USA"]["description"] != copies["FRA"]["description"]
-    again = json.loads(run("disclose", rid, "--partner", "USA", "--json").stdout)
+    again = json.loads(demo("disclose", rid, "--partner", "USA", "--json").stdout)
     assert again["copy"] == copies["USA"]  # the same copy, the same ledger entry
     assert (
         again["sha256"]
@@ -57,9 +42,9 @@ def test_disclose_writes_each_partner_its_own_copy_and_records_it(run, tmp_path)
     )
 
 
-def test_disclose_refuses_what_the_partner_may_not_receive(run):
-    rid = report_id(run, "Foreign fighter")  # SECRET REL TO FVEY
-    result = run("disclose", rid, "--partner", "TUR")
+def test_disclose_refuses_what_the_partner_may_not_receive(demo):
+    rid = report_id(demo, "Foreign fighter")  # SECRET REL TO FVEY
+    result = demo("disclose", rid, "--partner", "TUR")
     assert result.exit_code == 1
     assert "withheld from TUR" in result.stderr
-    assert run("ledger", "show", "--partner", "TUR", "--json").stdout.strip() == "[]"
+    assert demo("ledger", "show", "--partner", "TUR", "--json").stdout.strip() == "[]"

@@ -25,14 +25,8 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def run(tmp_path, monkeypatch):
-    monkeypatch.setenv("LIAISON_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("LIAISON_DATABASE_URL", raising=False)
-
-    def invoke(*args):
-        return runner.invoke(app, list(args))
-
-    assert invoke("demo").exit_code == 0
+def run(demo):
+    """The demo's node with five disclosures to USA recorded."""
     node = open_node(Settings.from_env())
     with write_transaction(node.engine) as connection:
         record_disclosures(
@@ -45,7 +39,7 @@ def run(tmp_path, monkeypatch):
             ],
         )
     node.engine.dispose()
-    return invoke
+    return demo
 
 
 def as_json(result):

@@ -475,7 +475,9 @@ class _Finder:
                 yield _Candidate(opening, closing + 1, "quote-style", variants)
 
 
-@lru_cache(maxsize=64)
+# Large enough to hold the texts of several full TAXII pages (100 objects each): every page
+# marks each copy for its partner, and finding the slots costs far more than using them.
+@lru_cache(maxsize=2048)
 def _find(text: str) -> tuple[Slot, ...]:
     finder = _Finder(text)
     protected = bytearray(len(text))

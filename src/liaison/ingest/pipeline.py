@@ -63,8 +63,9 @@ class DocumentResult:
 class _Record:
     """What a run keeps of a document once its report is spooled: enough to group and grade."""
 
-    origin: str
     source: str
+    published: str  # the report's
+    headline: str  # the report's name
     entities: tuple[str, ...]
     story: StoryInput
 
@@ -141,8 +142,6 @@ def ingest(
     now = now or datetime.now(UTC)
     result = Ingested()
     records: dict[str, _Record] = {}
-    published: dict[str, str] = {}
-    headlines: dict[str, str] = {}
     order: list[tuple[str, str] | DocumentResult] = []
     for item in items:
         if isinstance(item, Failure):
@@ -161,14 +160,14 @@ def ingest(
                     item.published,
                     item.source,
                 )
-                records[report_id] = _Record(item.origin, item.source, entities, story)
-                published[report_id] = report["published"]
-                headlines[report_id] = report["name"]
+                records[report_id] = _Record(
+                    item.source, report["published"], report["name"], entities, story
+                )
                 result._spool.write(json.dumps(report, ensure_ascii=False) + "\n")
             order.append((report_id, item.origin))
         if on_document is not None:
             on_document()
-    story_of, sources_in = _stories(result, records, published, headlines, author)
+    story_of, sources_in = _stories(result, records, author)
     for report_id, record in records.items():
         result.grades[report_id] = Admiralty(
             ratings.reliability(record.source), credibility(sources_in.get(report_id, 1))
@@ -234,15 +233,13 @@ def _report(
 def _stories(
     result: Ingested,
     records: dict[str, _Record],
-    published: dict[str, str],
-    headlines: dict[str, str],
     author: str,
 ) -> tuple[dict[str, str], dict[str, int]]:
     story_of: dict[str, str] = {}
     sources_in: dict[str, int] = {}
     for members in stories([record.story for record in records.values()]):
-        ordered = sorted(members, key=lambda r: (published[r], r))
-        latest = max(published[r] for r in members)
+        ordered = sorted(members, key=lambda r: (records[r].published, r))
+        latest = max(records[r].published for r in members)
         independent = len({records[r].source for r in members})
         grouping_id = derived_id("grouping", "story:" + ",".join(sorted(members)))
         result.groupings.append(
@@ -253,7 +250,7 @@ def _stories(
                 "created_by_ref": author,
                 "created": latest,
                 "modified": latest,
-                "name": f"Same story: {headlines[ordered[0]]}"[:300],
+                "name": f"Same story: {records[ordered[0]].headline}"[:300],
                 "description": f"{len(members)} documents from {independent} independent sources",
                 "context": "unspecified",
                 "object_refs": ordered,

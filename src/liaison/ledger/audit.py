@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from liaison.errors import InvalidProof, LedgerTampered, LiaisonError
 from liaison.ledger import merkle
-from liaison.ledger.note import Checkpoint, Verifier, cosign, open_checkpoint, parse_checkpoint
+from liaison.ledger.note import (
+    Checkpoint,
+    Verifier,
+    cosign,
+    note_text,
+    open_checkpoint,
+    parse_checkpoint,
+)
 from liaison.stix.timestamps import now_micros
 from liaison.store.schema import peer_checkpoints
 
@@ -61,7 +69,7 @@ def check_and_remember(
     connection: sa.Connection,
     verifier: Verifier,
     note: str,
-    prove: Any,
+    prove: Callable[[Checkpoint, Checkpoint], list[bytes]],
 ) -> tuple[Checkpoint, int | None]:
     """Open ``note`` with the node's key, prove it consistent with the last checkpoint seen
     (``prove(old, new)`` returns the proof hashes), and store it. Raises LedgerTampered when
@@ -156,4 +164,4 @@ def _reason(response: httpx.Response) -> str:
 
 
 def _checkpoint_in(note: str) -> Checkpoint:
-    return parse_checkpoint(note.split("\n\n", 1)[0] + "\n")
+    return parse_checkpoint(note_text(note))

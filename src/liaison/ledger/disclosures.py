@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from liaison.ledger.log import Entry, append
 from liaison.stix.timestamps import from_micros, now_micros
+from liaison.store.engine import upsert
 from liaison.store.schema import disclosures
 
 
@@ -51,9 +51,7 @@ def record_disclosures(connection: sa.Connection, delivered: Sequence[Disclosure
         }
         for d, entry in zip(unique, entries, strict=True)
     ]
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(disclosures).on_conflict_do_nothing()
-    connection.execute(statement, rows)
+    connection.execute(upsert(connection, disclosures).on_conflict_do_nothing(), rows)
     return entries
 
 

@@ -10,7 +10,6 @@ proof reads O(log n) rows in one query however long the log grows.
 
 from __future__ import annotations
 
-import base64
 import functools
 import hashlib
 import json
@@ -25,13 +24,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from liaison.errors import InvalidProof, LedgerTampered, NotFound
 from liaison.ledger import merkle
 from liaison.ledger.note import (
     Checkpoint,
     Verifier,
+    cosignature_line,
+    note_text,
     open_checkpoint,
     parse_checkpoint,
     parse_verifier_key,
@@ -40,6 +40,7 @@ from liaison.ledger.note import (
     verify_cosignature,
 )
 from liaison.stix.timestamps import from_micros, now_micros
+from liaison.store.engine import upsert
 from liaison.store.schema import (
     disclosures,
     ledger_checkpoints,
@@ -289,15 +290,12 @@ def checkpoint(connection: sa.Connection, country: str, key: Ed25519PrivateKey) 
     # Another server process may sign the same tree at the same time: Ed25519 signatures are
     # deterministic, so both notes are the same and either row will do.
     connection.execute(
-        _insert(connection, ledger_checkpoints)
+        upsert(connection, ledger_checkpoints)
         .values(size=size, note=signed, at=now_micros())
         .on_conflict_do_nothing()
     )
-    return SignedCheckpoint(open_checkpoint(signed, [_verifier_of(origin, key)]), signed)
-
-
-def _verifier_of(origin: str, key: Ed25519PrivateKey) -> Verifier:
-    return parse_verifier_key(verifier_key(origin, key.public_key()))
+    verifier = node_verifier(country, key.public_key())
+    return SignedCheckpoint(open_checkpoint(signed, [verifier]), signed)
 
 
 def latest_checkpoint(connection: sa.Connection) -> SignedCheckpoint | None:
@@ -314,12 +312,7 @@ def latest_checkpoint(connection: sa.Connection) -> SignedCheckpoint | None:
 
 
 def _parse_stored(note: str) -> Checkpoint:
-    return parse_checkpoint(_text_of(note))
-
-
-def _text_of(note: str) -> str:
-    """The signed text of a note (what precedes the blank line)."""
-    return note.split("\n\n", 1)[0] + "\n"
+    return parse_checkpoint(note_text(note))
 
 
 def with_cosignatures(connection: sa.Connection, size: int, note: str) -> str:
@@ -349,17 +342,12 @@ def add_witness(connection: sa.Connection, partner: str, vkey: str) -> Verifier:
     """Let ``partner`` cosign this node's checkpoints with the key ``vkey``; logged."""
     witness = parse_verifier_key(vkey)
     connection.execute(
-        _insert(connection, ledger_witnesses)
+        upsert(connection, ledger_witnesses)
         .values(name=witness.name, partner=partner, vkey=vkey, added=now_micros())
         .on_conflict_do_update(index_elements=["name"], set_={"partner": partner, "vkey": vkey})
     )
     append(connection, [Entry("witness", {"partner": partner, "vkey": vkey}, partner=partner)])
     return witness
-
-
-def _insert(connection: sa.Connection, table: sa.Table) -> Any:
-    """An INSERT that can say ON CONFLICT, in the connection's dialect."""
-    return (postgresql if connection.dialect.name == "postgresql" else sqlite).insert(table)
 
 
 def witnesses(connection: sa.Connection, partner: str | None = None) -> list[Verifier]:
@@ -382,23 +370,18 @@ def add_cosignature(connection: sa.Connection, partner: str, cosigned: str) -> l
     """Store the cosignatures of ``partner``'s witnesses found on ``cosigned`` (a checkpoint
     note this node signed, with their lines appended); the witness names stored. Raises
     InvalidProof when the note is not one of ours or no witness of the partner signed it."""
-    body = _text_of(cosigned)
+    body = note_text(cosigned)
     size = parse_checkpoint(body).size
-    if _text_of(checkpoint_at(connection, size)) != body:
+    if note_text(checkpoint_at(connection, size)) != body:
         raise InvalidProof(f"that is not the checkpoint of size {size} this node signed")
     stored = []
     for witness in witnesses(connection, partner):
         try:
-            verify_cosignature(cosigned, witness)
+            line = cosignature_line(cosigned, witness)
         except InvalidProof:
             continue
-        line = next(
-            line
-            for line in cosigned.splitlines()
-            if line.startswith(f"— {witness.name} ") and _line_key_id(line) == witness.key_id
-        )
         connection.execute(
-            _insert(connection, ledger_cosignatures)
+            upsert(connection, ledger_cosignatures)
             .values(size=size, witness=witness.name, signature=line, at=now_micros())
             .on_conflict_do_nothing()
         )
@@ -406,10 +389,6 @@ def add_cosignature(connection: sa.Connection, partner: str, cosigned: str) -> l
     if not stored:
         raise InvalidProof(f"no witness of {partner} cosigned the checkpoint of size {size}")
     return stored
-
-
-def _line_key_id(line: str) -> bytes:
-    return base64.b64decode(line.rsplit(" ", 1)[1])[:4]
 
 
 # --- verification ------------------------------------------------------------------------
@@ -625,7 +604,7 @@ def _verify_cosignatures(connection: sa.Connection, roots: Mapping[int, bytes]) 
         witness = known.get(name)
         if size not in roots or witness is None:
             raise LedgerTampered(f"a cosignature of size {size} by {name} has no checkpoint")
-        note = _text_of(checkpoint_at(connection, size))
+        note = note_text(checkpoint_at(connection, size))
         try:
             verify_cosignature(f"{note}\n{line}\n", witness)
         except InvalidProof:

@@ -350,6 +350,24 @@ def verify_cosignature(checkpoint_note: str | bytes, witness: Verifier) -> int:
     return witness._verify_cosignature(text, mine.pop())
 
 
+def cosignature_line(checkpoint_note: str | bytes, witness: Verifier) -> str:
+    """The witness's signature line on the checkpoint (without its newline), once
+    :func:`verify_cosignature` accepts it: what a log stores to show the cosignature later."""
+    verify_cosignature(checkpoint_note, witness)
+    _, signatures = _split_note(checkpoint_note)
+    (mine,) = {
+        line.signature
+        for line in signatures
+        if (line.name, line.key_id) == (witness.name, witness.key_id)
+    }
+    return _signature_line(witness.name, witness.key_id + mine).rstrip("\n")
+
+
+def note_text(note: str | bytes) -> str:
+    """The signed text of a note (checked against the signed-note grammar, not verified)."""
+    return _split_note(note)[0]
+
+
 def _cosigned_message(time: int, text: str) -> bytes:
     return f"cosignature/v1\ntime {time}\n{text}".encode()
 

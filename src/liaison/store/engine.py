@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 _WRITE = "liaison_write"
 
@@ -22,6 +23,12 @@ def create_engine(url: str) -> sa.Engine:
         _configure_sqlite(engine)
         return engine
     return sa.create_engine(url, pool_pre_ping=True)
+
+
+def upsert(connection: sa.Connection, table: sa.Table) -> Any:
+    """An INSERT that can say ON CONFLICT, in the connection's dialect."""
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
 
 
 def _configure_sqlite(engine: sa.Engine) -> None:
