@@ -36,7 +36,9 @@ SYNTHETIC = (
     'amongst colleagues. "Our defence is strong," Jens Stoltenberg said in Brussels. See '
     "https://example.org/defence-report or write to analyst@example.org: the indicator "
     "indicator--0d8f1f2e-3b4c-4d5e-8f90-123456789abc matched 198.51.100.7 and "
-    "d41d8cd98f00b204e9800998ecf8427e, while `co-operation` stays in code."
+    'd41d8cd98f00b204e9800998ecf8427e, while `co-operation` stays in code. "We will stay," '
+    "Stoltenberg said. The allies met on May 25, 2017, and all of the ministers came, but they "
+    "left early."
 )
 SYNTHETIC_KINDS = {
     "intro-comma": 1,
@@ -44,12 +46,15 @@ SYNTHETIC_KINDS = {
     "that-omission": 1,
     "serial-comma": 1,
     "dash": 1,
-    "synonym": 4,
+    "synonym": 5,
     "contraction": 2,
     "number": 1,
     "compound": 1,
     "apostrophe": 1,
-    "quote-style": 1,
+    "quote-style": 2,
+    "attribution": 1,
+    "date": 1,
+    "clause-comma": 1,
 }
 NEVER_CHANGED = [
     "Our defence is strong,",
@@ -61,6 +66,7 @@ NEVER_CHANGED = [
     "198.51.100.7",
     "d41d8cd98f00b204e9800998ecf8427e",
     "`co-operation`",
+    "We will stay,",
 ]
 TYPOGRAPHIC = {"apostrophe", "quote-style", "dash"}
 
@@ -166,6 +172,12 @@ def test_protected_spans_cover_quotes_names_and_technical_strings():
         ("They advise us and comprise analyses of the program on a meter.", "meter"),
         ("The U.S.-led coalition sent 13,000 troops, 1.4% of its force.", "13,000"),
         ("A hyphen inside Canada–US trade stays.", "–"),
+        # "but" before a noun may mean "except"; a speaker followed by an appositive keeps
+        # its place; pronouns do not follow the verb; "once upon a time" is an idiom.
+        ("He thanked everyone, but the generals stayed away.", ","),
+        ('"We will stay," said Sokolsky, a professor at the college.', "said Sokolsky"),
+        ('"We will stay," he said.', "he said"),
+        ("It began once upon a time.", "upon"),
     ],
 )
 def test_no_slot_where_a_change_could_alter_meaning(text: str, untouched: str):
@@ -192,6 +204,10 @@ def test_seed_variants_change_nothing_outside_slots(seeds: Path):
         slots = find_slots(text)
         protected = protected_spans(text)
         for slot in slots:
+            if slot.kind == "attribution":  # the speaker's name moves round the verb, unchanged
+                names = [text[a:b] for a, b in protected if slot.start <= a < b <= slot.end]
+                assert all(n in v for n in names for v in slot.variants), (name, slot)
+                continue
             changed = [(slot.start, slot.start + 1), (slot.end - 1, slot.end)]
             if slot.kind != "quote-style":
                 changed = [(slot.start, slot.end)]

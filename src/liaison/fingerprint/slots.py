@@ -37,11 +37,24 @@ Slot kinds (bit 0 / bit 1), and why neither form changes what the text says
 - ``apostrophe`` (' / ’) in a possessive or contraction ending ('s, 't, 're, 've, 'll, 'd, 'm).
 - ``quote-style`` ("..." / “...”): the marks of a double quotation, both at once; the quoted
   words are protected and never change.
+- ``clause-comma`` (", but they" -> " but they"): the comma before "but" joining two clauses,
+  only before a subject pronoun (he, she, we, they, I, there) and only removed: before a noun
+  "but" may mean "except" ("everyone but the generals"), and an added comma would change that.
+- ``attribution`` ('," Trudeau said.' / '," said Trudeau.'): the speaker (a name of one or
+  two words, or "the" and one or two words) and a verb of saying, in either order, right after
+  a quotation and only where the sentence ends there ('said Sokolsky, a professor' would lose
+  its appositive's subject). Never a pronoun ("said he" is archaic). The name's characters
+  never change; they move round the verb, and the reader anchors on them.
+- ``date`` ("May 25, 2017" / "25 May 2017"): one day written month first or day first, with
+  its year; the day, month and year are the same.
 - ``number`` (two/2 ... nine/9): a small count in running text. The value is the same, so this
   is a change of notation, not of a number's value; it is not a slot before a unit, percent,
   multiplier or time ("2 per cent", "3 million", "5 pm"), after a label ("Article 5", "level
   3", "at 5") or a capitalised word, at the start of a sentence, or touching other digits or
   punctuation ("13,000", "1.4", "two-thirds"). "one" is never a slot ("one day" is an idiom).
+
+The table also has one-way function-word pairs: "all of the" -> "all the" (and both, half),
+"upon" -> "on" (not after "once").
 
 Word slots become slots only in lower case (a capitalised "Defence" mid-sentence is a name);
 synonyms and contractions may also start a sentence and keep its capital.
@@ -299,6 +312,27 @@ _LIST_END = re.compile(r"(,?) (and|or) (?=[^\W\d_])")
 _ITEM = r"[^\W\d_][\w'’.&-]*"
 _LIST_START = re.compile(rf"(?<![\w'’.&-])({_ITEM}), ({_ITEM}(?: {_ITEM}){{0,2}})$")
 _ITEM_WORD = re.compile(_ITEM)
+# Subject pronouns only: "but him" or "but the generals" may mean "except".
+_CLAUSE_COMMA = re.compile(r"(?<=[^\W\d_]),(?= but (?:he|she|we|they|I|there) [^\W\d_])")
+_SPEECH = r"said|says|added|adds|wrote|writes"
+_NAME = r"[A-Z][a-z]+(?:[-'’][A-Z]?[a-z]+)?"
+_SPEAKER = rf"(?:{_NAME}(?: {_NAME})?|the [a-z]+(?: [a-z]+)?)"
+_ATTRIBUTION = re.compile(
+    rf"(?<=[,?!][\"”] )(?:(?P<subject>{_SPEAKER}) (?P<verb>{_SPEECH})"
+    rf"|(?P<verb2>{_SPEECH}) (?P<subject2>{_SPEAKER}))(?=[.;](?:\s|$))"
+)  # only where the sentence ends: '" said Sokolsky, a professor' must not lose its subject
+_NOT_SPEAKERS = frozenset(  # pronouns and determiners: "said he" is archaic, "The" no name
+    {"He", "She", "It", "We", "They", "I", "You", "The", "This", "That", "These", "Those"}
+    | {"His", "Her", "Its", "Our", "Their", "One", "Some", "Many", "Both", "All"}
+)
+_MONTH = (
+    r"(?:January|February|March|April|May|June|July|August|September|October|November"
+    r"|December)"
+)
+_DATE = re.compile(
+    rf"(?<![\w,])(?:(?P<month>{_MONTH}) (?P<day>\d{{1,2}}), (?P<year>\d{{4}})"
+    rf"|(?P<day2>\d{{1,2}}) (?P<month2>{_MONTH}) (?P<year2>\d{{4}}))(?![\w,.]\w)"
+)
 
 
 @dataclass(frozen=True)
@@ -307,6 +341,7 @@ class _Candidate:
     end: int
     kind: str
     variants: tuple[str, str]
+    moved: tuple[int, int] | None = None  # words both variants hold unchanged (a speaker's name)
 
 
 class _Finder:
@@ -327,6 +362,9 @@ class _Finder:
         yield from self.numbers()
         yield from self.serial_commas()
         yield from self.intro_commas()
+        yield from self.clause_commas()
+        yield from self.attributions()
+        yield from self.dates()
         for m in _DASH.finditer(self.text):
             yield _Candidate(m.start(), m.end(), "dash", _DASH_VARIANTS[m.group()])
         for m in _APOSTROPHE.finditer(self.text):
@@ -463,6 +501,38 @@ class _Finder:
             if self.sentence_start(m.start()):
                 yield _Candidate(m.start(1), m.end(1), "intro-comma", (", ", " "))
 
+    def clause_commas(self) -> Iterator[_Candidate]:
+        """The comma before "but" joining two clauses (", but he" -> " but he"); one way, since
+        an added comma would change "all but the most" or "anything but"."""
+        for m in _CLAUSE_COMMA.finditer(self.text):
+            yield _Candidate(m.start(), m.end(), "clause-comma", (",", ""))
+
+    def attributions(self) -> Iterator[_Candidate]:
+        """'," Trudeau said.' / '," said Trudeau.': the speaker and the verb after a quotation,
+        in either order. The speaker's words move but never change."""
+        for m in _ATTRIBUTION.finditer(self.text):
+            subject = m.group("subject") or m.group("subject2")
+            if subject.split(" ")[0] in _NOT_SPEAKERS:
+                continue
+            verb = m.group("verb") or m.group("verb2")
+            moved = m.span("subject") if m.group("subject") else m.span("subject2")
+            variants = (f"{subject} {verb}", f"{verb} {subject}")
+            yield _Candidate(m.start(), m.end(), "attribution", variants, moved)
+
+    def dates(self) -> Iterator[_Candidate]:
+        """One day written month first or day first ("May 25, 2017" / "25 May 2017")."""
+        for m in _DATE.finditer(self.text):
+            month, day, year = (
+                (m.group("month"), m.group("day"), m.group("year"))
+                if m.group("month")
+                else (m.group("month2"), m.group("day2"), m.group("year2"))
+            )
+            if not 1 <= int(day) <= 31:
+                continue
+            yield _Candidate(
+                m.start(), m.end(), "date", (f"{month} {day}, {year}", f"{day} {month} {year}")
+            )
+
     def quote_styles(self) -> Iterator[_Candidate]:
         text = self.text
         for opening, closing in self.quotes.pairs:
@@ -486,7 +556,12 @@ def _find(text: str) -> tuple[Slot, ...]:
     taken = bytearray(len(text))
     accepted: list[_Candidate] = []
     for c in finder.candidates():
-        changed = (c.start, c.end - 1) if c.kind == "quote-style" else range(c.start, c.end)
+        if c.kind == "quote-style":
+            changed: Sequence[int] = (c.start, c.end - 1)
+        elif c.moved is not None:
+            changed = [i for i in range(c.start, c.end) if not c.moved[0] <= i < c.moved[1]]
+        else:
+            changed = range(c.start, c.end)
         if any(protected[i] for i in changed) or any(taken[c.start : c.end]):
             continue
         taken[c.start : c.end] = b"\x01" * (c.end - c.start)
@@ -544,12 +619,20 @@ class _Piece:
     texts: tuple[str, str]  # what stands there for bit 0 and for bit 1
 
 
-def _pieces(k: int, slot: Slot) -> list[_Piece]:
+def _pieces(k: int, slot: Slot, original: str) -> list[_Piece]:
     a, b = slot.variants
     if slot.kind == "quote-style":  # two marks far apart: read each where it stands
         return [
             _Piece(k, slot.start, slot.start + 1, (a[0], b[0])),
             _Piece(k, slot.end - 1, slot.end, (a[-1], b[-1])),
+        ]
+    if slot.kind == "attribution":  # the verb before or after the name; the name is anchored
+        verb = b.split(" ", 1)[0]
+        before = len(verb) + 1 if original[slot.start : slot.end] == b else 0
+        after = len(verb) + 1 - before
+        return [
+            _Piece(k, slot.start, slot.start + before, ("", f"{verb} ")),
+            _Piece(k, slot.end - after, slot.end, (f" {verb}", "")),
         ]
     prefix = 0
     while prefix < min(len(a), len(b)) and a[prefix] == b[prefix]:
@@ -674,7 +757,9 @@ def read_bits(original: str, slots: Sequence[Slot], leaked: str) -> list[int | N
     for slot in slots:
         if original[slot.start : slot.end] not in slot.variants:
             raise ValueError(f"slot {slot.index} does not belong to this text")
-    pieces = sorted((p for k, s in enumerate(slots) for p in _pieces(k, s)), key=lambda p: p.start)
+    pieces = sorted(
+        (p for k, s in enumerate(slots) for p in _pieces(k, s, original)), key=lambda p: p.start
+    )
     evidence: dict[int, list[int]] = {}
     alignments = _alignments(original, pieces, leaked)
     for anchors in alignments:
