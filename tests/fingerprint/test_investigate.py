@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from liaison.cli import app
@@ -19,18 +20,23 @@ from liaison.fingerprint.copies import SCHEME, fingerprint_secret, mark, mark_ke
 from liaison.fingerprint.investigate import (
     Candidate,
     Finding,
+    _shingle_set,
+    disclosed_texts,
     find_sources,
+    investigate,
     leaked_text,
     read_marks,
     trace,
 )
 from liaison.fingerprint.slots import apply_bits, find_slots, text_fields
+from liaison.ledger import log
 from liaison.ledger.disclosures import Disclosure, record_disclosures
 from liaison.markings.tlp import TLP_CLEAR
 from liaison.node import load_signing_key, open_node
 from liaison.settings import Settings
 from liaison.store.engine import write_transaction
 from liaison.store.objects import add_objects, version_of
+from liaison.store.schema import disclosures
 
 SECRET = bytes(range(100, 132))
 PARTNERS = [f"P{i:02d}" for i in range(1, 31)]
@@ -233,6 +239,30 @@ def test_marks_read_are_the_leakers_bits_and_none_outside_the_excerpt(synthetic_
     assert observed[keys[-1]] is None  # the end of the text is not in the excerpt
 
 
+def test_find_sources_keeps_only_versions_sharing_a_shingle_with_the_leak(synthetic_reports):
+    freed: list[str] = []
+
+    class Text(str):
+        def __del__(self) -> None:
+            freed.append(str(self))
+
+    count = 1000
+    freed_during: list[int] = []
+
+    def stream():
+        yield from candidates_of(synthetic_reports[:1])
+        for n in range(count):
+            yield Candidate(f"note--{n}", MODIFIED, "content", Text(f"unrelated note {n} here"))
+        freed_during.append(len(freed))
+
+    leak = text_of(copy_of(synthetic_reports[0], "P01"))
+    matches = find_sources(leak, stream())
+    assert [m.object_id for m in matches] == [synthetic_reports[0]["id"]]
+    assert matches == find_sources(leak, candidates_of(synthetic_reports[:1]))
+    # Every unrelated text was let go as it went by, but those the shingle cache still holds.
+    assert freed_during[0] >= count - (_shingle_set.cache_info().maxsize or 0) - 1
+
+
 # --- accusation on the synthetic reports (always run) ------------------------------------------
 
 
@@ -373,6 +403,107 @@ def test_an_unreadable_leak_is_an_input_error(tmp_path):
     empty.write_text("  \n")
     with pytest.raises(InputError, match="empty"):
         leaked_text(empty)
+
+
+# --- the investigation on a store ---------------------------------------------------------------
+
+
+def revised(obj: dict[str, Any]) -> dict[str, Any]:
+    """A newer version of ``obj`` with another text."""
+    return {**obj, "modified": "2025-04-01T00:00:00.000Z", "description": synthetic(10, seed=50)}
+
+
+def fingerprinted(obj: dict[str, Any], partners: list[str]) -> list[Disclosure]:
+    copies = {p: mark(obj, p, SECRET) for p in partners}
+    return [
+        Disclosure(
+            p,
+            obj["id"],
+            version_of(obj),
+            "c" * 64,
+            json.dumps(c.object).encode(),
+            f"{SCHEME}:{c.code}",
+        )
+        for p, c in copies.items()
+    ]
+
+
+@pytest.fixture
+def store(node, synthetic_reports):
+    """A node (SQLite, PostgreSQL) that stored the reports and a revised first one, and
+    disclosed: the first to P01-P10, its revision to P30, the second to P11-P20, each copy
+    fingerprinted; the third to TUR without a fingerprint; the fourth to NOR before the ledger
+    (a row, no entry); the decoy to nobody."""
+    first, second, third, fourth, decoy = synthetic_reports
+    with write_transaction(node.engine) as connection:
+        add_objects(connection, [first, revised(first), second, third, fourth, decoy])
+        record_disclosures(
+            connection,
+            [
+                *fingerprinted(first, PARTNERS[:10]),
+                *fingerprinted(revised(first), ["P30"]),
+                *fingerprinted(second, PARTNERS[10:20]),
+                Disclosure("TUR", third["id"], version_of(third), "c" * 64, b"{}"),
+            ],
+        )
+        connection.execute(
+            sa.insert(disclosures),
+            {
+                "partner": "NOR",
+                "object_id": fourth["id"],
+                "version": version_of(fourth),
+                "digest": "d" * 64,
+                "release_class": "c" * 64,
+                "at": 0,
+                "entry": None,
+            },
+        )
+    return node
+
+
+def test_the_texts_searched_are_those_of_the_disclosed_versions(store, synthetic_reports):
+    first, second, third, fourth, decoy = synthetic_reports
+    with store.engine.connect() as connection:
+        texts = list(disclosed_texts(connection, batch=2))
+        finding = investigate(connection, SECRET, text_of(decoy))
+    assert texts == candidates_of([first, revised(first), second, third, fourth])
+    assert decoy["id"] not in {s.object_id for s in finding.sources}  # stored, not disclosed
+
+
+def test_the_ledger_is_read_only_for_the_sources(store, synthetic_reports, monkeypatch):
+    first = synthetic_reports[0]
+    calls: list[dict[str, Any]] = []
+    entries = log.entries
+
+    def spy(connection, **filters):
+        calls.append(filters)
+        return entries(connection, **filters)
+
+    monkeypatch.setattr(log, "entries", spy)
+    with store.engine.connect() as connection:
+        finding = investigate(connection, SECRET, text_of(copy_of(first, "P03")))
+    assert calls == [{"object_id": first["id"], "kind": "disclosure"}]
+    assert [(s.object_id, s.version) for s in finding.sources] == [(first["id"], MODIFIED)]
+    # Not P30: it received another version of the object.
+    assert {s.partner for s in finding.suspects} == set(PARTNERS[:10])
+    assert finding.accused == ("P03",)
+
+
+def test_a_copy_without_a_fingerprint_makes_a_source_but_no_candidate(store, synthetic_reports):
+    second, third, fourth = synthetic_reports[1:4]
+    with store.engine.connect() as connection:
+        unmarked = investigate(connection, SECRET, text_of(third))
+        before_the_ledger = investigate(connection, SECRET, text_of(fourth))
+        stitched = investigate(
+            connection, SECRET, "\n\n".join([text_of(copy_of(second, "P12")), text_of(third)])
+        )
+    assert [s.object_id for s in unmarked.sources] == [third["id"]]
+    assert unmarked.suspects == () and unmarked.marks_read > 0
+    assert [s.object_id for s in before_the_ledger.sources] == [fourth["id"]]
+    assert before_the_ledger.suspects == ()
+    assert {s.object_id for s in stitched.sources} == {second["id"], third["id"]}
+    assert {s.partner for s in stitched.suspects} == set(PARTNERS[10:20])
+    assert stitched.accused == ("P12",)
 
 
 # --- liaison leak investigate ---------------------------------------------------------------------

@@ -21,7 +21,10 @@ shows in it, and the partners those bits accuse.
 3. **Candidates** (:func:`investigate`). The partners the ledger says received a fingerprinted
    copy (one recorded with this code's :data:`~liaison.fingerprint.tardos.SCHEME`) of at least
    one source. Each candidate is scored on every mark read, including marks of sources it did
-   not receive.
+   not receive. The ledger, the authority on who received what, is read only for the
+   sources' objects: it holds an entry per partner per version delivered, far more than
+   there are versions. The texts searched are those of the versions the ``disclosures`` table
+   lists, streamed from the store.
 4. **Accusation**: :func:`liaison.fingerprint.tardos.accuse` over the candidates, with the
    threshold that keeps the probability of accusing any innocent candidate at most ``epsilon``.
 
@@ -56,9 +59,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import groupby
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -74,8 +78,7 @@ from liaison.fingerprint.slots import find_slots, read_bits, text_fields
 from liaison.ingest.read import MAX_DOCUMENT_BYTES, Failure, read_html
 from liaison.ledger import log
 from liaison.stix.timestamps import to_micros
-from liaison.store.objects import version_of as stored_version
-from liaison.store.objects import versions_of
+from liaison.store.schema import disclosures, objects
 
 SHINGLE_WORDS = 3
 MIN_SHINGLES = 8
@@ -177,7 +180,11 @@ def find_sources(
     leaked: str, candidates: Iterable[Candidate | tuple[str, str, str, str]]
 ) -> list[Match]:
     """The object versions among ``candidates`` that ``leaked`` draws from, the one that
-    explains most of it first (see the module docstring); empty when none does."""
+    explains most of it first (see the module docstring); empty when none does.
+
+    ``candidates`` may be a stream: only the versions whose text shares a shingle with the leak
+    are kept. The fields of a version are judged together when they come one after another
+    (as the store and :func:`disclosed_texts` give them)."""
     tokens = _words(leaked)
     shingles = _shingles([m.group().lower() for m in tokens])
     count = len(shingles)
@@ -188,13 +195,17 @@ def find_sources(
         positions.setdefault(shingle, []).append(i)
     versions: dict[tuple[str, str], list[Candidate]] = {}
     hits: dict[tuple[str, str], list[int]] = {}
-    for raw in candidates:
-        candidate = Candidate(*raw)
-        key = (candidate.object_id, candidate.version)
-        versions.setdefault(key, []).append(candidate)
-        found = hits.setdefault(key, [])
-        for shingle in _shingle_set(candidate.text).intersection(positions):
-            found += positions[shingle]
+    for key, run in groupby(map(Candidate._make, candidates), lambda c: (c.object_id, c.version)):
+        fields = list(run)
+        found = [
+            i
+            for field in fields
+            for shingle in _shingle_set(field.text).intersection(positions)
+            for i in positions[shingle]
+        ]
+        if found or key in versions:
+            versions.setdefault(key, []).extend(fields)
+            hits.setdefault(key, []).extend(found)
     drawn: dict[bytes, _Drawn] = {}
     for key, found in hits.items():
         if len(found) < MIN_SHINGLES:
@@ -345,6 +356,26 @@ def trace(
     texts, ``recipients`` the partners that received a fingerprinted copy of each
     ``(object id, version)``."""
     matches = find_sources(leaked, candidates)
+    return _accuse(secret, leaked, matches, recipients, epsilon)
+
+
+def investigate(
+    connection: sa.Connection, secret: bytes, leaked: str, epsilon: float = 1e-3
+) -> Finding:
+    """Trace ``leaked`` to the partners whose copies it was made from: its sources among every
+    object version this node disclosed, the marks read from them, and the accusation."""
+    matches = find_sources(leaked, disclosed_texts(connection))
+    return _accuse(secret, leaked, matches, recipients_of(connection, matches), epsilon)
+
+
+def _accuse(
+    secret: bytes,
+    leaked: str,
+    matches: Sequence[Match],
+    recipients: Mapping[tuple[str, str], Iterable[str]],
+    epsilon: float,
+) -> Finding:
+    """Read the marks of ``matches`` in ``leaked`` and score the partners that received them."""
     observed = read_marks(leaked, matches)
     partners = sorted({p for m in matches for p in recipients.get((m.object_id, m.version), ())})
     readable = {key: bit for key, bit in observed.items() if bit is not None}
@@ -365,42 +396,44 @@ def trace(
     )
 
 
-def disclosed(
-    connection: sa.Connection,
-) -> tuple[list[Candidate], dict[tuple[str, str], set[str]]]:
-    """The texts of every object version in a disclosure entry of the ledger, and for each
-    version the partners that received a copy fingerprinted with this code."""
-    received: dict[tuple[str, int], set[str]] = {}
-    for entry in log.entries(connection, kind="disclosure"):
-        content = entry.content
-        key = (content["object_id"], to_micros(content["version"]))
-        partners = received.setdefault(key, set())
-        scheme, _, code = str(content.get("fingerprint") or "").rpartition(":")
-        if scheme == tardos.SCHEME and code:
-            partners.add(content["partner"])
-    candidates: list[Candidate] = []
-    recipients: dict[tuple[str, str], set[str]] = {}
-    for object_id in sorted({object_id for object_id, _ in received}):
-        for stored in versions_of(connection, object_id):
-            body = stored.object
-            partners_of = received.get((object_id, stored_version(body)))
-            if partners_of is None:
-                continue
+def disclosed_texts(connection: sa.Connection, batch: int = 500) -> Iterator[Candidate]:
+    """The text fields of every stored object version disclosed to some partner (a row in
+    ``disclosures``), by object id and version, read ``batch`` versions at a time."""
+    query = (
+        sa.select(objects.c.id, objects.c.body)
+        .where(
+            sa.exists().where(
+                disclosures.c.object_id == objects.c.id, disclosures.c.version == objects.c.version
+            )
+        )
+        .order_by(objects.c.id, objects.c.version)
+    )
+    with connection.execution_options(yield_per=batch).execute(query) as rows:
+        for object_id, text in rows:
+            body = json.loads(text)
             version = marked_version(body)
-            recipients[(object_id, version)] = partners_of
-            candidates += [
-                Candidate(object_id, version, field, body[field]) for field in text_fields(body)
-            ]
-    return candidates, recipients
+            for field in text_fields(body):
+                yield Candidate(object_id, version, field, body[field])
 
 
-def investigate(
-    connection: sa.Connection, secret: bytes, leaked: str, epsilon: float = 1e-3
-) -> Finding:
-    """Trace ``leaked`` to the partners whose copies it was made from: its sources among every
-    object version this node disclosed, the marks read from them, and the accusation."""
-    candidates, recipients = disclosed(connection)
-    return trace(secret, leaked, candidates, recipients, epsilon)
+def recipients_of(
+    connection: sa.Connection, matches: Sequence[Match]
+) -> dict[tuple[str, str], set[str]]:
+    """For each of ``matches``, the partners its ledger entries say received a copy
+    fingerprinted with this code: only the entries of the matched objects are read."""
+    recipients: dict[tuple[str, str], set[str]] = {}
+    by_micros: dict[tuple[str, int], str] = {}  # the store's version keys (0: no timestamp)
+    for m in matches:
+        recipients[m.object_id, m.version] = set()
+        by_micros[m.object_id, to_micros(m.version) if m.version else 0] = m.version
+    for object_id in sorted({m.object_id for m in matches}):
+        for entry in log.entries(connection, object_id=object_id, kind="disclosure"):
+            content = entry.content
+            version = by_micros.get((object_id, to_micros(content["version"])))
+            scheme, _, code = str(content.get("fingerprint") or "").rpartition(":")
+            if version is not None and scheme == tardos.SCHEME and code:
+                recipients[object_id, version].add(content["partner"])
+    return recipients
 
 
 # --- reading the leaked file ------------------------------------------------------------------

@@ -186,6 +186,8 @@ disclosures = sa.Table(
     sa.Column("at", sa.BigInteger, nullable=False),
     # Its entry in the disclosure ledger.
     sa.Column("entry", sa.BigInteger),
+    # The versions disclosed to anybody (`liaison leak investigate` reads their texts).
+    sa.Index("ix_disclosures_object", "object_id", "version"),
 )
 
 # TAXII status resources of partners' POSTs.
