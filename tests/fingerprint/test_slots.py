@@ -305,7 +305,7 @@ def test_text_fields_are_prose_only():
 
 
 def test_slot_density_on_the_seeds(seeds: Path, capsys, record_property):
-    """The issue aims at 100 slots per 1,000 words; the safe kinds give about half that."""
+    """The issue aims at 100 slots per 1,000 words; the safe kinds give a little over half."""
     texts = seed_texts(seeds)
     per_kind: Counter[str] = Counter()
     words = 0
@@ -324,7 +324,7 @@ def test_slot_density_on_the_seeds(seeds: Path, capsys, record_property):
     record_property("density", round(overall, 1))
     with capsys.disabled():
         print("\nslot density\n" + "\n".join(lines))
-    assert overall >= 45
+    assert overall >= 50
 
 
 # --- reading --------------------------------------------------------------------------------
