@@ -38,7 +38,7 @@ SYNTHETIC = (
     "indicator--0d8f1f2e-3b4c-4d5e-8f90-123456789abc matched 198.51.100.7 and "
     'd41d8cd98f00b204e9800998ecf8427e, while `co-operation` stays in code. "We will stay," '
     "Stoltenberg said. The allies met on May 25, 2017, and all of the ministers came, but they "
-    "left early."
+    "left early. They met on Friday."
 )
 SYNTHETIC_KINDS = {
     "intro-comma": 1,
@@ -55,6 +55,7 @@ SYNTHETIC_KINDS = {
     "attribution": 1,
     "date": 1,
     "clause-comma": 1,
+    "day-on": 1,
 }
 NEVER_CHANGED = [
     "Our defence is strong,",
@@ -178,6 +179,9 @@ def test_protected_spans_cover_quotes_names_and_technical_strings():
         ('"We will stay," said Sokolsky, a professor at the college.', "said Sokolsky"),
         ('"We will stay," he said.', "he said"),
         ("It began once upon a time.", "upon"),
+        # A day's possessive, or a verb whose object could be the day, keeps its "on".
+        ("They voted on Monday's bill and spent on Thursday.", "on Monday"),
+        ("They voted on Monday's bill and spent on Thursday.", "on Thursday"),
     ],
 )
 def test_no_slot_where_a_change_could_alter_meaning(text: str, untouched: str):

@@ -40,6 +40,9 @@ Slot kinds (bit 0 / bit 1), and why neither form changes what the text says
 - ``clause-comma`` (", but they" -> " but they"): the comma before "but" joining two clauses,
   only before a subject pronoun (he, she, we, they, I, there) and only removed: before a noun
   "but" may mean "except" ("everyone but the generals"), and an added comma would change that.
+- ``day-on`` ("said on Tuesday" -> "said Tuesday"): the preposition before a weekday, only
+  after verbs (in ``variants.toml``) whose object is never a day, not before a possessive, and
+  only removed ("spent Thursday" is not "spent on Thursday").
 - ``attribution`` ('," Trudeau said.' / '," said Trudeau.'): the speaker (a name of one or
   two words, or "the" and one or two words) and a verb of saying, in either order, right after
   a quotation and only where the sentence ends there ('said Sokolsky, a professor' would lose
@@ -126,6 +129,7 @@ class _Table:
     that_verbs: frozenset[str]
     that_subjects: frozenset[str]
     intro_words: tuple[str, ...]
+    day_on_after: frozenset[str]
     units: frozenset[str]
     number_labels: frozenset[str]
     not_items: frozenset[str]
@@ -174,6 +178,7 @@ def _table() -> _Table:
         that_verbs=frozenset(data["that_omission"]["verbs"]),
         that_subjects=frozenset(data["that_omission"]["subjects"]),
         intro_words=tuple(data["intro_comma"]["words"]),
+        day_on_after=frozenset(data["day_on"]["after"]),
         units=frozenset(data["numbers"]["units"]),
         number_labels=frozenset(data["numbers"]["before"]),
         not_items=frozenset(data["serial_comma"]["not_items"]),
@@ -325,6 +330,7 @@ _NOT_SPEAKERS = frozenset(  # pronouns and determiners: "said he" is archaic, "T
     {"He", "She", "It", "We", "They", "I", "You", "The", "This", "That", "These", "Those"}
     | {"His", "Her", "Its", "Our", "Their", "One", "Some", "Many", "Both", "All"}
 )
+_WEEKDAY = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
 _MONTH = (
     r"(?:January|February|March|April|May|June|July|August|September|October|November"
     r"|December)"
@@ -363,6 +369,7 @@ class _Finder:
         yield from self.serial_commas()
         yield from self.intro_commas()
         yield from self.clause_commas()
+        yield from self.days()
         yield from self.attributions()
         yield from self.dates()
         for m in _DASH.finditer(self.text):
@@ -506,6 +513,12 @@ class _Finder:
         an added comma would change "all but the most" or "anything but"."""
         for m in _CLAUSE_COMMA.finditer(self.text):
             yield _Candidate(m.start(), m.end(), "clause-comma", (",", ""))
+
+    def days(self) -> Iterator[_Candidate]:
+        """ "said on Tuesday" -> "said Tuesday": the preposition before a weekday, one way."""
+        verbs = "|".join(sorted(self.table.day_on_after))
+        for m in re.finditer(rf"\b(?:{verbs}) (on )(?={_WEEKDAY}(?![\w'’]))", self.text):
+            yield _Candidate(m.start(1), m.end(1), "day-on", ("on ", ""))
 
     def attributions(self) -> Iterator[_Candidate]:
         """'," Trudeau said.' / '," said Trudeau.': the speaker and the verb after a quotation,
