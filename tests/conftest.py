@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from typer.testing import CliRunner
 
+from liaison.cli import app
 from liaison.node import Node, init_node
 from liaison.settings import InputLimits, Settings
 
@@ -90,3 +92,17 @@ def seeds() -> Path:
     if not SEEDS.is_dir():
         pytest.skip("../shared/seeds is not beside this checkout")
     return SEEDS
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    """The `liaison` command as a user runs it, with a node home of its own (not yet made)."""
+    monkeypatch.setenv("LIAISON_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("LIAISON_DATABASE_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+
+    def invoke(*args, input=None):
+        return runner.invoke(app, [str(a) for a in args], input=input)
+
+    return invoke

@@ -5,9 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from liaison.cli import app
 from liaison.errors import InputError, MalformedJSON
 from liaison.ingest.misp import objects_from_misp
 from liaison.markings.admiralty import Admiralty, grading_of
@@ -233,17 +231,9 @@ def test_bad_input_is_refused(data, error, message):
 
 
 @pytest.fixture
-def run(tmp_path, monkeypatch):
-    monkeypatch.setenv("LIAISON_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("LIAISON_DATABASE_URL", raising=False)
-    monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
-
-    def invoke(*args):
-        return runner.invoke(app, [str(a) for a in args])
-
-    assert invoke("init").exit_code == 0
-    return invoke
+def run(cli):
+    assert cli("init").exit_code == 0
+    return cli
 
 
 def stored(run):
