@@ -45,11 +45,11 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-from rich.console import Console
 from rich.table import Table
 
 from bench.ingest import story_of, tell
 from bench.options import positive
+from bench.report import Machine, elapsed, verdict, wide_console
 from liaison.fingerprint import tardos
 from liaison.fingerprint.copies import mark_key
 from liaison.fingerprint.investigate import Candidate, Finding, trace
@@ -289,7 +289,7 @@ def run(
         found = {s.object_id for s in finding.sources}
         outcome.documents += len(chosen)
         outcome.add(finding, colluders, found == {d.object_id for d in chosen}, strategy)
-    outcome.seconds = time.perf_counter() - began
+    outcome.seconds = elapsed(began)
     return outcome
 
 
@@ -407,11 +407,10 @@ def goals(headlines: Sequence[tuple[Scenario, Outcome]]) -> list[str]:
                 f"({trials} of {outcome.trials} trials)"
             )
         met = trials > 0 and named >= NAMED_GOAL * trials and framed <= EPSILON * trials
-        verdict = "[green]met[/green]" if met else "[red]not met[/red]"
         lines.append(
             f"{what}: guilty named {_rate(named, trials)}, innocent named "
             f"{_rate(framed, trials)} (goal: named in ≥ {NAMED_GOAL:.0%}, innocent ≤ {EPSILON:g}): "
-            f"{verdict}"
+            f"{verdict(met)}"
         )
     return lines
 
@@ -470,11 +469,8 @@ def run_numbered(job: tuple[int, Scenario]) -> Outcome:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=170)  # a log file should not fold the tables
-    began = time.perf_counter()
-    load = os.getloadavg()[0]
+    console = wide_console(170)
+    machine = Machine()
     found = corpora()  # before the workers start, which then inherit them
     seeds, generated = found["seeds"], found["generated"]
     if not seeds:
@@ -496,10 +492,9 @@ def main(argv: list[str] | None = None) -> None:
                 style="dim",
             )
             results.append((scenario, outcome))
+    pool = len(seeds) + len(generated)
     console.print(
-        f"CPU count: {os.cpu_count()} (1-minute load average at start: {load:.2f}); "
-        f"{len(PARTNERS)} partners, ε = {EPSILON:g}, pool of {len(seeds) + len(generated)} "
-        f"documents; run took {time.perf_counter() - began:.0f} s"
+        machine.summary(f"{len(PARTNERS)} partners, ε = {EPSILON:g}, pool of {pool} documents")
     )
     first, then = len(headlines), len(headlines) + len(sweep)
     console.print(render("Headline scenarios", results[:first]))

@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -35,6 +33,8 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.options import BACKENDS, backends, positive, sizes
+from bench.peers import peer_environment
+from bench.report import Machine, elapsed, ratio, verdict, wide_console
 from bench.stores import node_stores
 from liaison.ledger import log, merkle
 from liaison.ledger.log import Entry
@@ -184,10 +184,6 @@ class StatementCounter:
         sa.event.remove(self.engine, "before_cursor_execute", self._seen)
 
 
-def _since(start: float) -> float:
-    return time.perf_counter() - start
-
-
 def time_appends(node: Node, count: int, name: str) -> tuple[Row, range, str]:
     """``count`` new entries appended in write transactions of PAGE, after one untimed
     transaction; the row, the sequence numbers appended and a note saying where the time
@@ -205,19 +201,19 @@ def time_appends(node: Node, count: int, name: str) -> tuple[Row, range, str]:
         for offset in range(0, count, PAGE):
             with write_transaction(engine) as connection:
                 log.append(connection, entries[offset : offset + PAGE])
-        seconds = _since(start)
+        seconds = elapsed(start)
     finally:
         counter.close()
     transactions = -(-count // PAGE)
     at = now_micros()
     start = time.perf_counter()
     bodies = [log.encode(first + i, at, entry) for i, entry in enumerate(entries)]
-    encoding = _since(start)
+    encoding = elapsed(start)
     start = time.perf_counter()
     tree = merkle.Appender()
     for offset in range(0, count, PAGE):
         tree.extend([merkle.leaf_hash(body) for body in bodies[offset : offset + PAGE]])
-    hashing = _since(start)
+    hashing = elapsed(start)
     rest = seconds - encoding - hashing
     note = (
         f"{name} append, of {seconds:.2f} s: encode (rfc8785) {encoding:.2f} s "
@@ -311,19 +307,19 @@ def _timed_proofs(
     for number, args in enumerate(arguments[:WARMUPS]):
         start = time.perf_counter()
         make(connection, *args)
-        if number == 0 and _since(start) > SLOW_WARMUP:
+        if number == 0 and elapsed(start) > SLOW_WARMUP:
             break
     times: list[float] = []
     statements: set[int] = set()
     proofs: list[list[bytes]] = []
     began = time.perf_counter()
     for args in arguments:
-        if len(times) >= MIN_PROOFS and _since(began) > PROOF_BUDGET:
+        if len(times) >= MIN_PROOFS and elapsed(began) > PROOF_BUDGET:
             break
         before = counter.count
         start = time.perf_counter()
         proof = make(connection, *args)
-        times.append(_since(start))
+        times.append(elapsed(start))
         statements.add(counter.count - before)
         proofs.append(proof)
     return times, statements, proofs
@@ -360,7 +356,7 @@ def measure_proofs(
         for seq, proof in zip(leaves, proofs, strict=True):
             start = time.perf_counter()
             merkle.verify_inclusion(hashes[seq], seq, size, proof, root)
-            checks.append(_since(start))
+            checks.append(elapsed(start))
         reads = [len(set(merkle.inclusion_nodes(seq, size).node_ids)) for seq in leaves]
         rows = [
             Row(
@@ -384,7 +380,7 @@ def measure_proofs(
     for old, proof in zip(olds, proofs, strict=True):
         start = time.perf_counter()
         merkle.verify_consistency(old, size, old_roots[old], root, proof)
-        checks.append(_since(start))
+        checks.append(elapsed(start))
     reads = [len(set(merkle.consistency_nodes(old, size).node_ids)) for old in olds]
     rows.append(
         Row(
@@ -407,7 +403,7 @@ def time_verify(node: Node, counter: StatementCounter, name: str, size: int) -> 
         before = counter.count
         start = time.perf_counter()
         verified = log.verify(connection, node.country, node.public_key)
-        seconds = _since(start)
+        seconds = elapsed(start)
         statements = counter.count - before
     if verified.size != size:
         raise SystemExit(f"{name}: verified {verified.size} entries, expected {size}")
@@ -472,7 +468,7 @@ def bench_backend(
             console.print(f"{name}: growing the log to {size:,} entries…", style="dim")
             start = time.perf_counter()
             grow(grown.engine, size, rng)
-            results.loads.append(f"{name} to {size:,} in {_since(start):.1f} s")
+            results.loads.append(f"{name} to {size:,} in {elapsed(start):.1f} s")
             console.print(f"{name} {size:,}: proofs, then full verification…", style="dim")
             rows, root = measure_proofs(grown.engine, counter, name, size, args.proofs)
             results.rows.extend(rows)
@@ -490,7 +486,7 @@ def bench_backend(
             console.print(f"{name}: a tree of {size:,} leaves from its nodes alone…", style="dim")
             start = time.perf_counter()
             build_nodes_only(tree.engine, size)
-            results.loads.append(f"{name} nodes alone to {size:,} leaves in {_since(start):.0f} s")
+            results.loads.append(f"{name} nodes alone to {size:,} leaves in {elapsed(start):.0f} s")
             counter = StatementCounter(tree.engine)
             rows, _ = measure_proofs(tree.engine, counter, name, size, args.proofs, True)
             results.rows.extend(rows)
@@ -583,39 +579,18 @@ print(json.dumps(result))
 """
 
 
-def pymerkle_environment(directory: Path) -> Path:
-    """A virtual environment with pymerkle from PyPI: its ``bin`` directory."""
-    subprocess.run([sys.executable, "-m", "venv", str(directory)], check=True)
-    bin_dir = directory / "bin"
-    subprocess.run(
-        [
-            str(bin_dir / "python"),
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            *PYMERKLE_REQUIREMENTS,
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return bin_dir
-
-
 def bench_pymerkle(
     export: Export, appends: int, count: int, console: Console, results: Results
 ) -> None:
     console.print("pymerkle: installing from PyPI into its own venv…", style="dim")
     start = time.perf_counter()
     try:
-        bin_dir = pymerkle_environment(export.directory / "venv")
+        bin_dir = peer_environment(export.directory / "venv", PYMERKLE_REQUIREMENTS)
     except subprocess.CalledProcessError as exc:
         detail = (exc.stderr or "").strip().splitlines()[-1:] or [str(exc)]
         results.notes.append(f"pymerkle not measured: install failed: {detail[0]}")
         return
-    installed = _since(start)
+    installed = elapsed(start)
     sizes = sorted(export.roots)
     spec = {
         "workdir": str(export.directory),
@@ -690,20 +665,16 @@ def _ms(seconds: float) -> str:
     return f"{ms:.3f} ms"
 
 
-def _ratio(value: float) -> str:
-    return f"{value:,.0f}×" if value >= 100 else f"{value:.2f}×"
-
-
 def _range(low: int, high: int) -> str:
     return f"{low}" if low == high else f"{low}–{high}"
 
 
-def pymerkle_ratio(rows: Sequence[Row], row: Row, variant: str, compatible: bool | None) -> str:
+def pymerkleratio(rows: Sequence[Row], row: Row, variant: str, compatible: bool | None) -> str:
     if not compatible or row.backend in PYMERKLE.values():
         return "—"
     key = (variant, row.entries, row.measurement)
     other = next((r for r in rows if (r.backend, r.entries, r.measurement) == key), None)
-    return _ratio(row.cost / other.cost) if other is not None else "—"
+    return ratio(row.cost / other.cost) if other is not None else "—"
 
 
 def render(results: Results, args: argparse.Namespace) -> Table:
@@ -737,8 +708,8 @@ def render(results: Results, args: argparse.Namespace) -> Table:
             p95,
             statements,
             _range(*row.nodes) if row.nodes else "—",
-            pymerkle_ratio(results.rows, row, PYMERKLE_MEMORY, results.compatible),
-            pymerkle_ratio(results.rows, row, PYMERKLE_SQLITE, results.compatible),
+            pymerkleratio(results.rows, row, PYMERKLE_MEMORY, results.compatible),
+            pymerkleratio(results.rows, row, PYMERKLE_SQLITE, results.compatible),
             row.note,
         )
     nodes_only = (
@@ -778,10 +749,6 @@ def render(results: Results, args: argparse.Namespace) -> Table:
     return table
 
 
-def _verdict(met: bool) -> str:
-    return "[green]met[/green]" if met else "[red]not met[/red]"
-
-
 def goals(results: Results) -> Table:
     table = Table(title="Goals")
     table.add_column("goal")
@@ -798,7 +765,7 @@ def goals(results: Results) -> Table:
         table.add_row(label, "SQLite", "—", "not measured")
     else:
         table.add_row(
-            label, "SQLite", f"{append.rate:,.0f} entries/s", _verdict(append.rate >= APPEND_GOAL)
+            label, "SQLite", f"{append.rate:,.0f} entries/s", verdict(append.rate >= APPEND_GOAL)
         )
 
     for name in names:
@@ -816,7 +783,7 @@ def goals(results: Results) -> Table:
             growth = largest.latency.p50 / smallest.latency.p50
             counts = sorted({s for r in mine for s in r.statements})
             measured = (
-                f"p50 {_ratio(growth)} ({smallest.entries:,} → {largest.entries:,}); "
+                f"p50 {ratio(growth)} ({smallest.entries:,} → {largest.entries:,}); "
                 f"statements {'/'.join(map(str, counts))} at every size"
             )
             if largest.entries < FLAT_SIZE:
@@ -833,7 +800,7 @@ def goals(results: Results) -> Table:
                     f"one query of {_range(min(reads), max(reads))} nodes (extrapolated)"
                 )
             met = growth <= FLAT_GOAL and len(counts) == 1
-            table.add_row(label, name, measured, _verdict(met))
+            table.add_row(label, name, measured, verdict(met))
 
     for name in names:
         label = f"full verification of {VERIFY_SIZE:,} entries < {VERIFY_GOAL:.0f} s"
@@ -856,7 +823,7 @@ def goals(results: Results) -> Table:
                 f"{seconds:.1f} s, extrapolated linearly from {largest.seconds:.2f} s at "
                 f"{largest.entries:,}"
             )
-        table.add_row(label, name, measured, _verdict(seconds < VERIFY_GOAL))
+        table.add_row(label, name, measured, verdict(seconds < VERIFY_GOAL))
     captions = [
         "Flat: p50 at the largest size measured over p50 at the smallest; statements: every "
         "proof at every size ran the same number."
@@ -951,13 +918,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    console = Console()
-    if not console.is_terminal:
-        # The tables are wide; a log file should not fold them.
-        console = Console(width=190)
-    began = time.perf_counter()
-    # Another busy process on the machine would slow every row; say how busy it was.
-    load_average = os.getloadavg()[0]
+    console = wide_console(190)
+    machine = Machine()
     results = Results()
     skipped = sorted(set(args.pymerkle_sizes) - set(args.sizes))
     if skipped:
@@ -970,10 +932,7 @@ def main(argv: list[str] | None = None) -> None:
             bench_backend(backend, args, console, results, export if number == 0 else None)
         if export.sizes:
             bench_pymerkle(export, args.appends, args.proofs, console, results)
-    console.print(
-        f"CPU count: {os.cpu_count()} (1-minute load average at start: {load_average:.2f}); "
-        f"run took {time.perf_counter() - began:.0f} s"
-    )
+    console.print(machine.summary())
     console.print(render(results, args))
     console.print(goals(results))
 

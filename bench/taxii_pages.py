@@ -43,6 +43,8 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.options import BACKENDS, backends, positive, sizes
+from bench.peers import peer_environment
+from bench.report import Machine, ratio, verdict, wide_console
 from bench.stores import node_stores
 from liaison.alliance import Collection, Partner
 from liaison.markings.handling import marking_definition
@@ -666,27 +668,6 @@ MEDALLION_COLLECTION = "6f3b3ea2-4a5e-4b38-9d4c-1f7b6f3c7e01"
 MEDALLION_USER = ("bench", "bench-password")
 
 
-def medallion_environment(directory: Path) -> Path:
-    """A virtual environment with medallion from PyPI: its ``bin`` directory."""
-    subprocess.run([sys.executable, "-m", "venv", str(directory)], check=True)
-    bin_dir = directory / "bin"
-    subprocess.run(
-        [
-            str(bin_dir / "python"),
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            *MEDALLION_REQUIREMENTS,
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return bin_dir
-
-
 def medallion_config(directory: Path, items: Sequence[dict[str, Any]]) -> Path:
     """medallion's memory-backend data file (one API root, one collection holding every
     object with a manifest entry each, added in order) and its configuration."""
@@ -889,7 +870,7 @@ def bench_medallion(
         console.print("medallion: installing from PyPI into its own venv…", style="dim")
         start = time.perf_counter()
         try:
-            bin_dir = medallion_environment(directory / "venv")
+            bin_dir = peer_environment(directory / "venv", MEDALLION_REQUIREMENTS)
         except subprocess.CalledProcessError as exc:
             detail = (exc.stderr or "").strip().splitlines()[-1:] or [str(exc)]
             results.notes.append(f"medallion not measured: install failed: {detail[0]}")
@@ -919,10 +900,6 @@ def bench_medallion(
 def _ms(seconds: float) -> str:
     ms = seconds * 1000
     return f"{ms:,.0f}" if ms >= 100 else f"{ms:.1f}"
-
-
-def _ratio(value: float) -> str:
-    return f"{value:,.0f}×" if value >= 100 else f"{value:.2f}×"
 
 
 def baseline(rows: Sequence[Row], row: Row) -> Row | None:
@@ -974,7 +951,7 @@ def render(results: Results, count: int, warmups: int, cap: float) -> Table:
                 base = baseline(results.rows, row)
                 growth = "—"
                 if base is not None and base.latency is not None:
-                    growth = f"> {_ratio(row.timeout / base.latency.p50)}"
+                    growth = f"> {ratio(row.timeout / base.latency.p50)}"
                 table.add_row(
                     row.backend,
                     objects,
@@ -984,7 +961,7 @@ def render(results: Results, count: int, warmups: int, cap: float) -> Table:
                     over,
                     over,
                     growth,
-                    f"> {_ratio(row.timeout / floor_p50)}",
+                    f"> {ratio(row.timeout / floor_p50)}",
                     f"> {row.timeout:.0f} s: request cut at the cap",
                 )
             else:
@@ -995,11 +972,11 @@ def render(results: Results, count: int, warmups: int, cap: float) -> Table:
         p50 = row.latency.p50
         base = baseline(results.rows, row) if row.kind != FLOOR else None
         if row.kind == POSTING and row.idle is not None:
-            growth = f"{_ratio(p50 / row.idle.p50)} idle"
+            growth = f"{ratio(p50 / row.idle.p50)} idle"
         elif base is None or base is row or base.latency is None:
             growth = "—"
         else:
-            growth = _ratio(p50 / base.latency.p50)
+            growth = ratio(p50 / base.latency.p50)
         table.add_row(
             row.backend,
             objects,
@@ -1009,7 +986,7 @@ def render(results: Results, count: int, warmups: int, cap: float) -> Table:
             _ms(p50),
             _ms(row.latency.p95),
             growth,
-            _ratio(p50 / floor_p50),
+            ratio(p50 / floor_p50),
             row.note,
         )
     caption = [
@@ -1078,8 +1055,9 @@ def goals(results: Results, sizes: Sequence[int]) -> Table:
                     table.add_row(label, backend, partner, "—", "not measured")
                     continue
                 worst, what = max(values)
-                verdict = "[green]met[/green]" if worst <= limit else "[red]not met[/red]"
-                table.add_row(label, backend, partner, f"{_ratio(worst)} ({what})", verdict)
+                table.add_row(
+                    label, backend, partner, f"{ratio(worst)} ({what})", verdict(worst <= limit)
+                )
     table.caption = (
         f"Pages are first page, deep page and manifest page; the POST goal compares the first "
         f"page's p50 and p95 with and without POSTs running (limit {POST_GOAL}× taken as "
@@ -1141,13 +1119,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    console = Console()
-    if not console.is_terminal:
-        # The tables are wide; a log file should not fold them.
-        console = Console(width=190)
-    began = time.perf_counter()
-    # Another busy process on the machine would slow every row; say how busy it was.
-    load_average = os.getloadavg()[0]
+    console = wide_console(190)
+    machine = Machine()
     results = Results()
     with (
         serve("bench.taxii_pages:floor_app") as url,
@@ -1164,10 +1137,7 @@ def main(argv: list[str] | None = None) -> None:
             console,
             results,
         )
-    console.print(
-        f"CPU count: {os.cpu_count()} (1-minute load average at start: {load_average:.2f}); "
-        f"run took {time.perf_counter() - began:.0f} s"
-    )
+    console.print(machine.summary())
     console.print(render(results, args.requests, WARMUPS, args.medallion_timeout))
     console.print(goals(results, args.objects))
 

@@ -50,10 +50,9 @@ def run_demo(
     ratings = load_sources(DEFAULT_SOURCES if DEFAULT_SOURCES.exists() else None)
     ingested = ingest(read_paths([documents]), node.identity_id, ratings)
     with ingested:
-        made = ingested.objects
-    if not made:
+        objects = ingested.objects
+    if not objects:
         raise InputError(f"{documents} holds no readable documents")
-    objects = made
     if intelligence is not None:
         objects = [*parse_payload(_read(intelligence), settings.limits), *objects]
     ids = {o.get("id") for o in objects}

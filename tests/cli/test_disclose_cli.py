@@ -42,6 +42,14 @@ def test_disclose_writes_each_partner_its_own_copy_and_records_it(demo, tmp_path
     )
 
 
+def test_disclose_marks_the_copy_the_tearline_leaves(demo):
+    rid = report_id(demo, "NATO summit: counter")  # FRA: the description is cut
+    explained = json.loads(demo("explain", rid, "--partner", "FRA", "--json").stdout)
+    disclosed = json.loads(demo("disclose", rid, "--partner", "FRA", "--json").stdout)
+    assert "description" not in disclosed["copy"]
+    assert set(disclosed["copy"]) == set(explained["copy"])
+
+
 def test_disclose_refuses_what_the_partner_may_not_receive(demo):
     rid = report_id(demo, "Foreign fighter")  # SECRET REL TO FVEY
     result = demo("disclose", rid, "--partner", "TUR")

@@ -39,9 +39,9 @@ def test_every_object_is_valid_stix_owned_by_the_node_and_tlp_clear():
         assert validation_errors(obj) == [], obj["id"]
         assert obj["created_by_ref"] == AUTHOR
         assert obj["object_marking_refs"] == [TLP_CLEAR]
+    ids = {o["id"] for o in result.objects}
     for report in by_type(result.objects, "report"):
         assert report["object_refs"] and report["description"]
-        ids = {o["id"] for o in result.objects}
         assert set(report["object_refs"]) <= ids | {AUTHOR}
 
 
@@ -145,3 +145,36 @@ def test_a_copy_of_a_document_is_reported_under_its_own_name(tmp_path):
     assert [r.origin.rsplit("/", 1)[-1] for r in result.results] == ["a.txt", "b.txt"]
     assert result.results[0].report == result.results[1].report
     assert len(by_type(result.objects, "report")) == 1
+
+
+def test_a_document_naming_nothing_refers_to_the_node_and_lists_no_entity(tmp_path):
+    (tmp_path / "note.txt").write_text("Some quiet words about nothing in particular at all.")
+    result = run([tmp_path])
+    (report,) = by_type(result.objects, "report")
+    assert report["object_refs"] == [AUTHOR]
+    assert result.results[0].entities == ()
+
+
+def test_a_grouping_has_its_best_sources_reliability_and_the_storys_credibility(tmp_path):
+    text = (
+        "NATO allies met in Brussels on May 25, 2017 with Canada and the United States to "
+        "review how intelligence is shared after the Manchester leak, officials said."
+    )
+    (tmp_path / "first.txt").write_text(text)
+    (tmp_path / "second.txt").write_text(text.replace("officials said", "a diplomat said"))
+    result = run([tmp_path], SourceRatings({"first": "C", "second": "A"}))
+    assert [r.grade for r in result.results] == ["C2", "A2"]
+    (grouping,) = by_type(result.objects, "grouping")
+    assert grading_of(grouping).code == "A2"
+
+
+def test_batches_bring_every_object_after_what_it_refers_to():
+    result = run([EXAMPLES / "documents"])
+    batches = list(result.batches(size=4))
+    assert all(len(batch) <= 4 for batch in batches)
+    seen = {AUTHOR, TLP_CLEAR}  # the node and TLP:CLEAR are in the store before any batch
+    for obj in (obj for batch in batches for obj in batch):
+        refs = [*obj.get("object_refs", []), obj.get("source_ref"), obj.get("target_ref")]
+        assert {ref for ref in refs if ref} <= seen, obj["id"]
+        seen.add(obj["id"])
+    assert len(seen) == len(result.objects) + 2

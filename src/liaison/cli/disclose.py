@@ -3,7 +3,6 @@ ledger like any TAXII delivery."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -11,8 +10,8 @@ import sqlalchemy as sa
 import typer
 
 from liaison.cli.render import console, print_json
-from liaison.errors import NotFound, Withheld
-from liaison.fingerprint.copies import SCHEME, fingerprint_secret, mark
+from liaison.errors import Withheld
+from liaison.fingerprint.copies import fingerprint_secret, mark
 from liaison.ledger.disclosures import Disclosure, new_disclosures, record_disclosures
 from liaison.node import load_signing_key, open_node
 from liaison.policy.explain import explain
@@ -39,17 +38,17 @@ def disclose(
         if result.copy is None:
             reasons = "; ".join(r.text for r in result.decision.reasons)
             raise Withheld(f"{object_id} is withheld from {code}: {reasons}")
+        # explain() found the latest version in this transaction, so the row is there.
         row = connection.execute(
             sa.select(objects.c.version, objects.c.release_class).where(
                 objects.c.id == object_id, objects.c.latest.is_(True)
             )
-        ).one_or_none()
-        if row is None:
-            raise NotFound(f"no object {object_id}")
+        ).one()
         marked = mark(result.copy, code, secret)
-        data = json.dumps(marked.object, ensure_ascii=False, separators=(",", ":")).encode()
-        fingerprint = f"{SCHEME}:{marked.code}" if marked.code else None
-        delivered = Disclosure(code, object_id, row.version, row.release_class, data, fingerprint)
+        data = marked.data()
+        delivered = Disclosure(
+            code, object_id, row.version, row.release_class, data, marked.fingerprint
+        )
         first_time, entries = new_disclosures(connection, [delivered])
         if first_time:
             entries = record_disclosures(connection, first_time)
@@ -59,7 +58,7 @@ def disclose(
         "object": object_id,
         "partner": code,
         "sha256": delivered.digest,
-        "fingerprint": fingerprint,
+        "fingerprint": marked.fingerprint,
         "marks": marked.marks,
         "ledger_entry": entries[0] if entries else None,
         "output": str(output) if output else None,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,17 @@ class Marked:
     code: str | None  # the codeword's id, for the ledger; None when the object has no slots
     marks: int
 
+    @property
+    def fingerprint(self) -> str | None:
+        """What the ledger records of the copy: ``"<scheme>:<code id>"``, None if unmarked."""
+        return f"{SCHEME}:{self.code}" if self.code else None
+
+    def data(self) -> bytes:
+        """The copy as delivered and hashed for the ledger. Compact JSON, as the store writes
+        its text: every path that delivers a copy must give the same bytes for it, or one
+        copy would be recorded twice under two digests."""
+        return json.dumps(self.object, ensure_ascii=False, separators=(",", ":")).encode()
+
 
 def fingerprint_secret(key: Ed25519PrivateKey) -> bytes:
     """The node's fingerprint secret, derived from its signing key (HKDF-SHA256): nothing
@@ -45,7 +57,9 @@ def fingerprint_secret(key: Ed25519PrivateKey) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(raw)
 
 
-def version_of(obj: dict[str, Any]) -> str:
+def marked_version(obj: dict[str, Any]) -> str:
+    """The version in ``obj``'s mark keys: its ``modified`` (else ``created``) as written,
+    not the store's integer key (``liaison.store.objects.version_of``)."""
     stamp = obj.get("modified") or obj.get("created") or ""
     return stamp if isinstance(stamp, str) else ""
 
@@ -63,19 +77,15 @@ def code_id(secret: bytes, partner: str, object_id: str, version: str) -> str:
 def mark(obj: dict[str, Any], partner: str, secret: bytes) -> Marked:
     """``partner``'s copy of ``obj`` (already cut by its tearline): every slot of every text
     field set to the partner's bit. ``obj`` itself is never changed."""
-    fields = text_fields(obj)
-    if not fields:
-        return Marked(obj, None, 0)
-    object_id, version = obj.get("id", ""), version_of(obj)
+    object_id, version = obj.get("id", ""), marked_version(obj)
     copy = dict(obj)
     marks = 0
-    for field in fields:
+    for field in text_fields(obj):
         slots = find_slots(obj[field])
         if not slots:
             continue
-        bits = [
-            tardos.bit(secret, partner, mark_key(object_id, version, field, s.index)) for s in slots
-        ]
+        keys = [mark_key(object_id, version, field, s.index) for s in slots]
+        bits = tardos.codeword(secret, partner, keys).tolist()
         copy[field] = apply_bits(obj[field], slots, bits)
         marks += len(slots)
     if not marks:

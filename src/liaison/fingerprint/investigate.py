@@ -72,10 +72,9 @@ import sqlalchemy as sa
 
 from liaison.errors import InputError
 from liaison.fingerprint import tardos
-from liaison.fingerprint.copies import mark_key
-from liaison.fingerprint.copies import version_of as marked_version
-from liaison.fingerprint.slots import find_slots, read_bits, text_fields
-from liaison.ingest.read import MAX_DOCUMENT_BYTES, Failure, read_html
+from liaison.fingerprint.copies import mark_key, marked_version
+from liaison.fingerprint.slots import TOKEN, find_slots, read_bits, text_fields
+from liaison.ingest.read import HTML_SUFFIXES, MAX_DOCUMENT_BYTES, Failure, read_html
 from liaison.ledger import log
 from liaison.stix.timestamps import to_micros
 from liaison.store.schema import disclosures, objects
@@ -94,9 +93,6 @@ OWNER_WINDOW = 4 * HALF_WINDOW
 """Half the window over which sources dense at one place compete for it (see _shared_out)."""
 MARGIN = 8
 """Words read on either side of a passage: the slots whose variants broke its edge shingles."""
-
-_TOKEN = re.compile(r"[^\W_]+")  # the words read_bits aligns
-_HTML_SUFFIXES = frozenset({".html", ".htm", ".xhtml"})
 
 
 class Candidate(NamedTuple):
@@ -149,7 +145,7 @@ class Finding:
 
 
 def _words(text: str) -> list[re.Match[str]]:
-    return list(_TOKEN.finditer(text))
+    return list(TOKEN.finditer(text))
 
 
 def _shingles(words: Sequence[str]) -> list[str]:
@@ -160,7 +156,7 @@ def _shingles(words: Sequence[str]) -> list[str]:
 def _shingle_set(text: str) -> frozenset[str]:
     """The shingles of a disclosed text (cached: an investigation's benchmark reads the same
     originals against every leak)."""
-    return frozenset(_shingles([m.group().lower() for m in _TOKEN.finditer(text)]))
+    return frozenset(_shingles([m.group().lower() for m in TOKEN.finditer(text)]))
 
 
 Mask = npt.NDArray[np.bool_]
@@ -463,9 +459,7 @@ def leaked_text(path: Path) -> str:
         text = _stix_text(content)
         if text is not None:
             return text
-    if path.suffix.lower() in _HTML_SUFFIXES or head.lower().startswith(
-        ("<!doctype html", "<html")
-    ):
+    if path.suffix.lower() in HTML_SUFFIXES or head.lower().startswith(("<!doctype html", "<html")):
         document = read_html(str(path), content)
         if isinstance(document, Failure):
             raise InputError(f"{path}: {document.error}")

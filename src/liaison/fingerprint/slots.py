@@ -616,7 +616,8 @@ def slot_density(text: str) -> float:
 
 # --- reading a leak ---------------------------------------------------------------------------
 
-_TOKEN = re.compile(r"[^\W_]+")
+TOKEN = re.compile(r"[^\W_]+")
+"""The words :func:`read_bits` aligns; an investigation shingles a leak with the same."""
 _MOST_JOINT = 6  # slots in one gap read jointly (2**6 candidates); more are read one by one
 _TYPOGRAPHIC = frozenset({"apostrophe", "quote-style", "dash"})
 _CURLY = "’‘“”–—"
@@ -673,10 +674,10 @@ def _alignments(original: str, pieces: Sequence[_Piece], leaked: str) -> list[li
             cut[p.start] = 1
     ours = [
         m
-        for m in _TOKEN.finditer(original)
+        for m in TOKEN.finditer(original)
         if not any(changed[m.start() : m.end()]) and not any(cut[m.start() + 1 : m.end()])
     ]
-    theirs = list(_TOKEN.finditer(leaked))
+    theirs = list(TOKEN.finditer(leaked))
     our_words = [m.group().lower() for m in ours]
     their_words = [m.group().lower() for m in theirs]
 

@@ -78,8 +78,12 @@ class Relationship:
 
 # --- ids and STIX objects ---------------------------------------------------------------------
 
-_STIX_TYPE = {"person": "identity", "organization": "identity", "location": "location"}
-_STIX_TYPE["group"] = "intrusion-set"  # terrorist, insurgent and intrusion groups alike
+_STIX_TYPE = {
+    "person": "identity",
+    "organization": "identity",
+    "location": "location",
+    "group": "intrusion-set",  # terrorist, insurgent and intrusion groups alike
+}
 
 
 def normalized_name(name: str) -> str:
@@ -117,8 +121,11 @@ def entity_objects(
     one object per id, created by ``created_by_ref`` at ``created`` and marked with
     ``marking_refs``."""
     relationships = list(relationships)
-    common: dict[str, Any] = {"created_by_ref": created_by_ref, "created": created}
-    common["modified"] = created
+    common: dict[str, Any] = {
+        "created_by_ref": created_by_ref,
+        "created": created,
+        "modified": created,
+    }
     if marking_refs:
         common["object_marking_refs"] = list(marking_refs)
     objects: dict[str, dict[str, Any]] = {}
@@ -561,9 +568,18 @@ class _Run:
         place = _DEMONYM if demonym else _GAZETTEER_PLACE
         priority = place if term.kind == "location" else _GAZETTEER
         self.mentions.append(
-            _Mention(start, end, priority, term.kind, term.name, term.country, term.location_kind)
+            _Mention(
+                start,
+                end,
+                priority,
+                term.kind,
+                term.name,
+                term.country,
+                term.location_kind,
+                from_gazetteer=True,
+                demonym=demonym,
+            )
         )
-        self.mentions[-1].from_gazetteer, self.mentions[-1].demonym = True, demonym
 
     def _in_capitals(self, i: int) -> bool:
         """Whether the word at ``i`` stands among capitalised words that are not names ("JOIN US

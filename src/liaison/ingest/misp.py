@@ -31,12 +31,12 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from liaison.errors import HostileStructure, InputError, MalformedJSON
+from liaison.errors import InputError
 from liaison.markings.admiralty import Admiralty, grade
-from liaison.markings.handling import TLP_V1_LEVELS
+from liaison.markings.handling import TLP_V1_LEVELS, tlp_level
 from liaison.markings.tlp import TLP_LEVELS, tlp_definition
 from liaison.settings import InputLimits
-from liaison.stix.parse import check_structure
+from liaison.stix.parse import load_json
 
 StixObject = dict[str, Any]
 
@@ -71,7 +71,7 @@ def objects_from_misp(data: bytes, limits: InputLimits, node_identity: str) -> l
     """The STIX 2.1 objects of the MISP event in ``data`` (``{"Event": {...}}`` as MISP
     exports it, or the bare event), ready for ``import_objects``; InputError when the event
     is refused, in which case nothing should be written."""
-    document = _load(data, limits)
+    document = load_json(data, limits, "MISP event")
     event = _event_of(document)
     org = _originator(event)
     objects = _convert(document)
@@ -97,25 +97,6 @@ def objects_from_misp(data: bytes, limits: InputLimits, node_identity: str) -> l
         ref for obj in objects for ref in obj.get("object_marking_refs", []) if ref in TLP_LEVELS
     )
     return [tlp_definition(marking_id) for marking_id in used] + objects
-
-
-def _load(data: bytes, limits: InputLimits) -> Any:
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise MalformedJSON(f"MISP event is not UTF-8 text (byte {exc.start})") from None
-    try:
-        document = json.loads(text)
-    except RecursionError:
-        raise HostileStructure(
-            f"MISP event is nested deeper than the limit of {limits.max_nesting} levels"
-        ) from None
-    except json.JSONDecodeError as exc:
-        raise MalformedJSON(
-            f"MISP event is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
-    check_structure(document, limits)
-    return document
 
 
 def _event_of(document: Any) -> dict[str, Any]:
@@ -189,10 +170,7 @@ def _tlp_markings(objects: list[StixObject]) -> None:
     objects[:] = [
         obj
         for obj in objects
-        if not (
-            obj["type"] == "marking-definition"
-            and (obj["id"] in TLP_LEVELS or obj["id"] in TLP_V1_LEVELS)
-        )
+        if not (obj["type"] == "marking-definition" and tlp_level(obj["id"]) is not None)
     ]
 
 

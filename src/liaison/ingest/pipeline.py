@@ -147,12 +147,9 @@ def ingest(
         if isinstance(item, Failure):
             order.append(DocumentResult(item.origin, error=item.error))
         else:
-            report = _report(item, author, now, result.shared)
+            report, entities = _report(item, author, now, result.shared)
             report_id = report["id"]
             if report_id not in records:
-                entities = tuple(
-                    r for r in report["object_refs"] if not r.startswith("relationship--")
-                )
                 story = StoryInput(
                     report_id,
                     signature_of(item.text),
@@ -173,9 +170,10 @@ def ingest(
             ratings.reliability(record.source), credibility(sources_in.get(report_id, 1))
         )
     for index, grouping in enumerate(result.groupings):
-        # A story is as reliable as its most reliable source, as credible as its reports.
-        best = min(result.grades[r].code for r in grouping["object_refs"])
-        result.groupings[index] = grade(grouping, Admiralty(best[0], int(best[1])))
+        # A story is as reliable as its most reliable source, as credible as its reports
+        # (which all share the story's credibility): the lowest code is that grade.
+        best = min((result.grades[r] for r in grouping["object_refs"]), key=lambda g: g.code)
+        result.groupings[index] = grade(grouping, best)
     for entry in order:
         if isinstance(entry, DocumentResult):
             result.results.append(entry)
@@ -195,7 +193,9 @@ def ingest(
 
 def _report(
     document: Document, author: str, now: datetime, shared: dict[str, dict[str, Any]]
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The document's report, and the ids of the entities it names (not the node, which a
+    report naming nothing refers to instead)."""
     found, relationships = entity_extraction.extract(document.text)
     objects = entity_extraction.entity_objects(
         found, relationships, author, ENTITIES_CREATED, [TLP_CLEAR]
@@ -213,7 +213,8 @@ def _report(
         reference["url"] = document.url
     # A report must reference something: the node itself when the text names nothing known.
     refs = [obj["id"] for obj in objects] or [author]
-    return {
+    entities = tuple(obj["id"] for obj in objects if obj["type"] != "relationship")
+    report: dict[str, Any] = {
         "type": "report",
         "spec_version": "2.1",
         "id": derived_id("report", f"document:{digest}"),
@@ -228,6 +229,7 @@ def _report(
         "external_references": [reference],
         "object_marking_refs": [TLP_CLEAR],
     }
+    return report, entities
 
 
 def _stories(

@@ -25,7 +25,6 @@ from liaison.ingest.clean import clean_text
 
 MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
 MIN_HTML_WORDS = 8
-TEXT_SUFFIXES = {".txt", ".text", ".md"}
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 FEED_SUFFIXES = {".rss", ".atom", ".xml"}
 _DATE_SETTINGS = {
@@ -83,8 +82,8 @@ def read_paths(paths: Iterable[Path], source: str | None = None) -> Iterator[Doc
 def read_file(path: Path, source: str | None = None) -> Iterator[Document | Failure]:
     origin = str(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_DOCUMENT_BYTES:
+        stat = path.stat()
+        if stat.st_size > MAX_DOCUMENT_BYTES:
             yield Failure(origin, f"larger than {MAX_DOCUMENT_BYTES:,} bytes")
             return
         data = path.read_bytes()
@@ -108,7 +107,8 @@ def read_file(path: Path, source: str | None = None) -> Iterator[Document | Fail
     elif kind == "html":
         yield read_html(origin, content)
     else:
-        yield read_text(origin, content, source or path.stem, path)
+        modified = datetime.fromtimestamp(stat.st_mtime, tz=UTC)
+        yield read_text(origin, content, source or path.stem, modified)
 
 
 def _kind(path: Path, content: str) -> str:
@@ -124,12 +124,13 @@ def _kind(path: Path, content: str) -> str:
 
 
 def read_text(
-    origin: str, content: str, source: str, path: Path | None = None
+    origin: str, content: str, source: str, modified: datetime | None = None
 ) -> Document | Failure:
+    # ``modified`` comes from the stat read_file already made: a second stat could fail,
+    # and reading never raises.
     text = clean_text(content)
     if not text:
         return Failure(origin, "no text")
-    modified = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC) if path else None
     return Document(origin, source, headline(text), text, date_in(text), modified=modified)
 
 
@@ -163,10 +164,10 @@ def read_feed(origin: str, content: str) -> Iterator[Document | Failure]:
         where = f"{origin}#{entry.get('id') or entry.get('link') or number}"
         parts = [c.get("value", "") for c in entry.get("content", [])] or [entry.get("summary", "")]
         text = clean_text("\n\n".join(_html_text(p) for p in parts if p))
-        title = entry.get("title") or (headline(text) if text else "")
         if not text:
             yield Failure(where, "a feed entry without text")
             continue
+        title = entry.get("title") or headline(text)
         stamp = entry.get("published_parsed") or entry.get("updated_parsed")
         published = datetime(*stamp[:6], tzinfo=UTC) if stamp else date_in(text)
         yield Document(where, name, title.strip(), text, published, entry.get("link"))

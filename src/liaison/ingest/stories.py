@@ -16,7 +16,7 @@ true" (2), three or more "confirmed by other sources" (1).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -39,7 +39,7 @@ class StoryInput:
     source: str
 
 
-def _minhash(features: set[str]) -> MinHash:
+def _minhash(features: Iterable[str]) -> MinHash:
     signature = MinHash(num_perm=_PERMUTATIONS)
     signature.update_batch([f.encode() for f in features])
     return signature
@@ -83,27 +83,25 @@ def stories(items: Sequence[StoryInput]) -> list[list[str]]:
     # LSH only proposes candidates; a low threshold keeps it from missing true pairs, and
     # each candidate is then checked exactly.
     entities = MinHashLSH(threshold=ENTITY_OVERLAP / 2, num_perm=_PERMUTATIONS)
-    seen: dict[str, tuple[MinHash, StoryInput]] = {}
+    seen: dict[str, StoryInput] = {}  # each key once, in input order
     for item in items:
         if item.key in seen:
             continue
         signature = item.signature
         for other in texts.query(signature):
-            if signature.jaccard(seen[other][0]) >= NEAR_DUPLICATE:
+            if signature.jaccard(seen[other].signature) >= NEAR_DUPLICATE:
                 join(item.key, other)
         if len(item.entities) >= SHARED_ENTITIES:
-            entity_signature = _minhash(set(item.entities))
+            entity_signature = _minhash(item.entities)
             for other in entities.query(entity_signature):
-                if _related(item, seen[other][1]):
+                if _related(item, seen[other]):
                     join(item.key, other)
             entities.insert(item.key, entity_signature)
         texts.insert(item.key, signature)
-        seen[item.key] = (signature, item)
+        seen[item.key] = item
     members: dict[str, list[str]] = {}
-    for item in items:
-        keys = members.setdefault(find(item.key), [])
-        if item.key not in keys:
-            keys.append(item.key)
+    for key in seen:
+        members.setdefault(find(key), []).append(key)
     return [keys for keys in members.values() if len(keys) > 1]
 
 

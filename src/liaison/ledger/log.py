@@ -40,7 +40,7 @@ from liaison.ledger.note import (
     verify_cosignature,
 )
 from liaison.stix.timestamps import from_micros, now_micros
-from liaison.store.engine import upsert
+from liaison.store.engine import execute_compiled, upsert
 from liaison.store.schema import (
     disclosures,
     ledger_checkpoints,
@@ -153,14 +153,7 @@ def _compiled_insert(dialect: sa.Dialect, table: sa.Table) -> sa.Compiled:
 def _insert_many(connection: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
     """A plain executemany of a precompiled INSERT: on the read path's hot loop, building
     and compiling the statement through SQLAlchemy costs more than the insert itself."""
-    compiled = _compiled_insert(connection.dialect, table)
-    if compiled.positiontup is not None:
-        names = compiled.positiontup
-        connection.exec_driver_sql(
-            compiled.string, [tuple(row[name] for name in names) for row in rows]
-        )
-    else:
-        connection.exec_driver_sql(compiled.string, rows)
+    execute_compiled(connection, _compiled_insert(connection.dialect, table), rows)
 
 
 def _split(frontier: bytes) -> list[bytes]:

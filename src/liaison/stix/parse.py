@@ -21,28 +21,34 @@ _ID = re.compile(r"^[a-z0-9][a-z0-9-]*[a-z0-9]--[0-9a-fA-F-]{36}$")
 
 def parse_payload(data: bytes, limits: InputLimits) -> list[StixObject]:
     """The objects of a STIX 2.1 bundle, or of a single object, in ``data``."""
+    return _objects_of(load_json(data, limits))
+
+
+def load_json(data: bytes, limits: InputLimits, what: str = "payload") -> Any:
+    """The JSON document in untrusted ``data`` (``what`` names it in errors), within the
+    limits on size, nesting and strings."""
     if len(data) > limits.max_bytes:
         raise PayloadTooLarge(
-            f"payload of {len(data):,} bytes exceeds the limit of {limits.max_bytes:,} bytes"
+            f"{what} of {len(data):,} bytes exceeds the limit of {limits.max_bytes:,} bytes"
         )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise MalformedJSON(f"payload is not UTF-8 text (byte {exc.start})") from None
+        raise MalformedJSON(f"{what} is not UTF-8 text (byte {exc.start})") from None
     if not text.strip():
-        raise MalformedJSON("payload is empty")
+        raise MalformedJSON(f"{what} is empty")
     try:
         document = json.loads(text)
     except RecursionError:
         raise HostileStructure(
-            f"payload is nested deeper than the limit of {limits.max_nesting} levels"
+            f"{what} is nested deeper than the limit of {limits.max_nesting} levels"
         ) from None
     except json.JSONDecodeError as exc:
         raise MalformedJSON(
-            f"payload is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            f"{what} is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
     check_structure(document, limits)
-    return _objects_of(document)
+    return document
 
 
 def check_structure(document: Any, limits: InputLimits) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,23 @@ def upsert(connection: sa.Connection, table: sa.Table) -> Any:
     """An INSERT that can say ON CONFLICT, in the connection's dialect."""
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     return dialect.insert(table)
+
+
+def execute_compiled(
+    connection: sa.Connection,
+    compiled: sa.Compiled,
+    params: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+) -> sa.CursorResult[Any]:
+    """Run a statement compiled once with its bound values (one mapping, or a list of them
+    for an executemany), straight on the driver: on hot paths building and compiling a
+    statement through SQLAlchemy costs more than running it."""
+    names = compiled.positiontup
+    if names is None:  # a driver with named parameters takes the mappings as they are
+        return connection.exec_driver_sql(compiled.string, params)
+    if isinstance(params, Mapping):
+        return connection.exec_driver_sql(compiled.string, tuple(params[n] for n in names))
+    rows = [tuple(row[n] for n in names) for row in params]
+    return connection.exec_driver_sql(compiled.string, rows)
 
 
 def _configure_sqlite(engine: sa.Engine) -> None:

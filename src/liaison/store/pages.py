@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
+from liaison.store.engine import execute_compiled
 from liaison.store.schema import grants, objects
 
 # SQLite allows at most 500 terms in one compound SELECT.
@@ -236,11 +237,7 @@ def _page_rows(connection: sa.Connection, query: PageQuery, classes: list[str]) 
     winners are read whole."""
     compiled = _compiled(connection.dialect, _shape(query, len(classes)))
     params = compiled.construct_params(_values(query, classes))
-    if compiled.positiontup is not None:
-        return connection.exec_driver_sql(
-            compiled.string, tuple(params[name] for name in compiled.positiontup)
-        ).all()
-    return connection.exec_driver_sql(compiled.string, params).all()
+    return execute_compiled(connection, compiled, params).all()
 
 
 def page(connection: sa.Connection, partner: str, query: PageQuery) -> Page:

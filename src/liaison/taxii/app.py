@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from liaison.alliance import Collection
 from liaison.errors import InputError, LiaisonError
-from liaison.fingerprint.copies import SCHEME, fingerprint_secret, mark
+from liaison.fingerprint.copies import fingerprint_secret, mark
 from liaison.importer import import_objects
 from liaison.ledger import log, receipts
 from liaison.ledger.disclosures import Disclosure, new_disclosures, record_disclosures
@@ -281,8 +281,7 @@ def create_app(node: Node) -> FastAPI:
             if marked.object is copy.source.object and copy.source.text:
                 data = copy.source.text.encode()  # nothing changed: the stored text is the copy
             else:
-                text = json.dumps(marked.object, ensure_ascii=False, separators=(",", ":"))
-                data = text.encode()
+                data = marked.data()
             pieces.append(data)
             delivered.append(
                 Disclosure(
@@ -291,7 +290,7 @@ def create_app(node: Node) -> FastAPI:
                     copy.source.version,
                     copy.source.release_class,
                     data,
-                    f"{SCHEME}:{marked.code}" if marked.code else None,
+                    marked.fingerprint,
                 )
             )
         head: dict[str, Any] = {"more": result.more}

@@ -1,0 +1,23 @@
+"""The peers a benchmark compares with (medallion, pymerkle), installed from PyPI into virtual
+environments of their own so that their dependencies never meet Liaison's."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def peer_environment(directory: Path, requirements: Sequence[str]) -> Path:
+    """A virtual environment in ``directory`` with ``requirements`` installed: its ``bin``."""
+    subprocess.run([sys.executable, "-m", "venv", str(directory)], check=True)
+    bin_dir = directory / "bin"
+    pip = [str(bin_dir / "python"), "-m", "pip", "install", "--quiet"]
+    subprocess.run(
+        [*pip, "--disable-pip-version-check", *requirements],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return bin_dir
