@@ -39,8 +39,9 @@ from bench.stores import node_stores
 from liaison.ledger import log, merkle
 from liaison.ledger.log import Entry
 from liaison.node import Node
-from liaison.stix.timestamps import now_micros
+from liaison.stix.timestamps import now_micros, to_micros
 from liaison.store.engine import write_transaction
+from liaison.store.schema import disclosures as disclosure_rows
 from liaison.store.schema import ledger_entries, ledger_head, ledger_nodes
 
 BACKEND_NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
@@ -238,7 +239,23 @@ def grow(engine: sa.Engine, target: int, rng: random.Random) -> None:
     while size < target:
         batch = disclosures(rng, min(BUILD_BATCH, target - size))
         with write_transaction(engine) as connection:
-            log.append(connection, batch)
+            seqs = log.append(connection, batch)
+            # Each disclosure entry has its record, as TAXII writes them (verify checks both).
+            connection.execute(
+                disclosure_rows.insert(),
+                [
+                    {
+                        "partner": entry.fields["partner"],
+                        "object_id": entry.fields["object_id"],
+                        "version": to_micros(entry.fields["version"]),
+                        "digest": entry.fields["sha256"],
+                        "release_class": entry.fields["release_class"],
+                        "at": 0,
+                        "entry": seq,
+                    }
+                    for entry, seq in zip(batch, seqs, strict=True)
+                ],
+            )
         size += len(batch)
 
 

@@ -320,7 +320,8 @@ def class_specs(
         candidates.append(ClassSpec((TLP_CLEAR,), ((marking, fields),), originators[0], kind))
     chosen: dict[str, ClassSpec] = {}
     for spec in candidates:
-        key = class_key(_object(spec, 0, node_identity, random.Random(0))).id
+        # The owner follows created_by_ref here (an operator's import), so it adds no class.
+        key = class_key(_object(spec, 0, node_identity, random.Random(0)), None).id
         chosen.setdefault(key, spec)
         if len(chosen) == CLASSES:
             return list(chosen.values())
@@ -546,13 +547,13 @@ def naive_decisions(
         world = load_world(connection)
         handlings = marking_handlings(connection, marking_ids)
         codes = sorted(world.context.partners) if partners is None else list(partners)
-        query = sa.select(objects.c.body).order_by(objects.c.date_added)
+        query = sa.select(objects.c.body, objects.c.owner).order_by(objects.c.date_added)
         if limit is not None:
             query = query.limit(limit)
         tally: Counter[tuple[str, str]] = Counter()
         versions = 0
-        for (body,) in connection.execute(query.execution_options(yield_per=5_000)):
-            key = class_key(json.loads(body))
+        for body, owner in connection.execute(query.execution_options(yield_per=5_000)):
+            key = class_key(json.loads(body), owner)
             versions += 1
             for code in codes:
                 tally[code, decide_class(key, world, handlings, code, today).decision] += 1

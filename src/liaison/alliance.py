@@ -17,7 +17,14 @@ import pycountry
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from liaison.errors import ConfigError
-from liaison.markings.classification import parse_level
+from liaison.markings.classification import (
+    RUNGS,
+    Level,
+    parse_level,
+    protected_as,
+    protection,
+    rung,
+)
 from liaison.policy.rules import NodeRules
 from liaison.stix.ids import derived_id
 
@@ -69,6 +76,10 @@ class Partner(_Record):
     trust: Trust = "medium"
     status: Status = "active"
     agreement: str = ""
+    # How the partner's own rules protect levels its scale has no equivalent for: ladder rung
+    # (e.g. "confidential") -> level of its clearance's scale (e.g. "SECRET"). The UK's:
+    # foreign CONFIDENTIAL is protected as SECRET (docs/markings.md).
+    protects_foreign: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("country")
     @classmethod
@@ -94,6 +105,39 @@ class Partner(_Record):
         if self.status != "non-partner" and self.clearance is None:
             raise ValueError(f"partner {self.country} needs a clearance (e.g. 'NATO:NS')")
         return self
+
+    @model_validator(mode="after")
+    def _protections(self) -> Partner:
+        """Check ``protects_foreign`` against the partner's scale, and store it in one form:
+        rung names in lower case, levels by their canonical name ("OFFICIAL-SENSITIVE")."""
+        if not self.protects_foreign:
+            return self
+        where = f"partner {self.country}: protects_foreign"
+        if self.clearance is None:
+            raise ValueError(f"{where} needs a clearance, on whose scale it names levels")
+        scale = parse_level(str(self.clearance)).scale
+        rules: dict[str, str] = {}
+        for name, stand_in in self.protects_foreign.items():
+            try:
+                rank = rung(name)
+                found = protection(scale, rank, stand_in)
+            except ValueError as exc:
+                raise ValueError(f"{where}: {exc}") from None
+            if RUNGS[rank] in rules:
+                raise ValueError(f"{where}: {RUNGS[rank].upper()} is named twice")
+            rules[RUNGS[rank]] = found.name
+        object.__setattr__(self, "protects_foreign", dict(sorted(rules.items())))
+        return self
+
+    def protects(self, level: Level, limit: Level) -> Level | None:
+        """The level of ``limit``'s scale at which this partner protects ``level`` under its
+        ``protects_foreign`` rule, when ``level`` has no equivalent there and ``limit`` is on
+        the partner's own scale (its clearance's); None otherwise."""
+        if self.clearance is None or not self.protects_foreign:
+            return None
+        if parse_level(str(self.clearance)).scale != limit.scale:
+            return None
+        return protected_as(level, limit.scale, self.protects_foreign)
 
 
 class Membership(_Record):

@@ -15,6 +15,9 @@ The tree, with the CLI exit code and the HTTP status each maps to::
     ├── UnknownPartner                exit 2, 404
     ├── NotFound                      exit 2, 404
     ├── Withheld                      exit 1, 403   the policy withholds it from that partner
+    ├── SignInRefused                 exit 2        refused before any secret is checked
+    │   ├── Throttled                 exit 2, 429   too many failures: Retry-After
+    │   └── ChecksBusy                exit 2, 503   every password-check slot is taken
     └── LedgerError                   exit 1, 500
         ├── InvalidProof              exit 1, 400   a Merkle proof or signed note does not verify
         └── LedgerTampered            exit 1, 500   the stored log is not the log that was signed
@@ -111,3 +114,28 @@ class LedgerTampered(LedgerError):
     def __init__(self, message: str, entry: int | None = None) -> None:
         super().__init__(message)
         self.entry = entry
+
+
+class SignInRefused(LiaisonError):
+    """A sign-in refused before any secret was checked; the client may retry after
+    ``retry_after`` seconds (the Retry-After header)."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)
+
+
+class Throttled(SignInRefused):
+    """Too many consecutive failures for this user name or from this address."""
+
+    http_status = 429
+    title = "Too many requests"
+
+
+class ChecksBusy(SignInRefused):
+    """Every password-check slot of this process is taken."""
+
+    http_status = 503
+    title = "Service unavailable"

@@ -75,7 +75,9 @@ def import_objects(
     validate: Callable[[Sequence[dict[str, Any]]], list[list[str]]] | None = None,
 ) -> ImportReport:
     """Validate ``objects`` (with ``validate`` if given, else ``validate_all``) and store the
-    valid ones, all in one transaction."""
+    valid ones, all in one transaction. ``received_from`` names the partner that wrote them
+    (None: the node's operator): a partner may write only its own objects (see
+    ``store.ownership``)."""
     report = ImportReport(request_timestamp=stix_now())
     if validate is not None:
         errors = validate(objects)
@@ -94,16 +96,20 @@ def import_objects(
                 if outcome == "added" and obj["type"] == "marking-definition"
             ),
         )
-    outcomes = iter(added.outcomes)
+    stored = iter(enumerate(added.outcomes))
     for obj, errs in zip(objects, errors, strict=True):
         version = obj.get("modified") or obj.get("created")
         version = version if isinstance(version, str) else None
         if errs:
             report.statuses.append(ObjectStatus(obj["id"], version, "rejected", tuple(errs)))
-        elif next(outcomes) == "present":
-            report.statuses.append(
-                ObjectStatus(obj["id"], version, "present", ("already present",))
-            )
+            continue
+        position, outcome = next(stored)
+        message = added.messages.get(position)
+        if outcome == "refused":
+            report.statuses.append(ObjectStatus(obj["id"], version, "rejected", (message,)))
+        elif outcome == "present":
+            said = message or "already present"
+            report.statuses.append(ObjectStatus(obj["id"], version, "present", (said,)))
         else:
             report.statuses.append(ObjectStatus(obj["id"], version, "added"))
     return report

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from liaison.alliance import country_code, load_alliance_file
 from liaison.errors import ConfigError, NodeConflict, NodeNotInitialised
+from liaison.ledger import anchor
 from liaison.ledger.log import Entry, append, origin_of
 from liaison.markings.tlp import TLP_CLEAR
 from liaison.policy.grants import record_change, redecide, register_classes, set_rules
@@ -185,6 +186,8 @@ def _open(engine: sa.Engine, settings: Settings, row: sa.Row) -> Node:
     key = load_signing_key(settings.home)
     if _public_hex(key.public_key()) != row.public_key:
         raise NodeConflict(f"the signing key in {settings.home / KEY_FILE} is not this node's key")
+    # Whatever signs a checkpoint through this store also keeps it in the anchor file.
+    anchor.bind(engine, settings.ledger_anchor_file)
     return Node(
         country=row.country,
         name=row.name,

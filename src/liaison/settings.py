@@ -25,7 +25,14 @@ SETTINGS: dict[str, str | None] = {
     "LIAISON_VALIDATION_WORKERS": "0",
     "LIAISON_CLIENT_CERT_HEADER": "",
     "LIAISON_TRUSTED_PROXIES": "",
+    "LIAISON_SIGN_IN_FAILURES": "5",
+    "LIAISON_SIGN_IN_MAX_BACKOFF": "900",
+    "LIAISON_PASSWORD_CHECKS": "0",
+    "LIAISON_LEDGER_ANCHOR": None,
 }
+
+# The ledger's anchor file (docs/ledger.md), in LIAISON_HOME unless LIAISON_LEDGER_ANCHOR.
+LEDGER_ANCHOR_FILE = "ledger-anchor.jsonl"
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,20 @@ class Settings:
     # client certificate's SHA-256 fingerprint, and the proxy addresses trusted to set it.
     client_cert_header: str = ""
     trusted_proxies: frozenset[str] = frozenset()
+    # TAXII sign-in (docs/taxii.md): consecutive failures per user name or client address
+    # before attempts wait (0: no throttling), the longest wait in seconds, and the Argon2
+    # checks run at once in one server process (0: one per core).
+    sign_in_failures: int = 5
+    sign_in_max_backoff: int = 900
+    password_checks: int = 0
+    # Where every signed ledger checkpoint is also kept; None: LEDGER_ANCHOR_FILE in home.
+    ledger_anchor: Path | None = None
+
+    @property
+    def ledger_anchor_file(self) -> Path:
+        if self.ledger_anchor is not None:
+            return self.ledger_anchor
+        return self.home / LEDGER_ANCHOR_FILE
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -76,11 +97,14 @@ class Settings:
             raise ConfigError(
                 "LIAISON_DATABASE_URL must be a sqlite:/// or postgresql+psycopg:// URL"
             )
+        anchor = env.get("LIAISON_LEDGER_ANCHOR", "").strip()
         limits = InputLimits(
             max_bytes=get_int("LIAISON_MAX_BUNDLE_BYTES"),
             max_nesting=get_int("LIAISON_MAX_NESTING"),
             max_string_bytes=get_int("LIAISON_MAX_STRING_BYTES"),
         )
+        if get_int("LIAISON_SIGN_IN_MAX_BACKOFF") < 1:
+            raise ConfigError("LIAISON_SIGN_IN_MAX_BACKOFF must be at least 1 (seconds)")
         return cls(
             home=home,
             database_url=url,
@@ -90,4 +114,8 @@ class Settings:
             trusted_proxies=frozenset(
                 a.strip() for a in get("LIAISON_TRUSTED_PROXIES").split(",") if a.strip()
             ),
+            sign_in_failures=get_int("LIAISON_SIGN_IN_FAILURES"),
+            sign_in_max_backoff=get_int("LIAISON_SIGN_IN_MAX_BACKOFF"),
+            password_checks=get_int("LIAISON_PASSWORD_CHECKS"),
+            ledger_anchor=Path(anchor).expanduser() if anchor else None,
         )

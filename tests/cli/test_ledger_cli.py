@@ -3,6 +3,7 @@ records made before the ledger into it."""
 
 import base64
 import json
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -20,6 +21,7 @@ from liaison.settings import Settings
 from liaison.store.engine import create_engine, write_transaction
 from liaison.store.migrate import _config, upgrade
 from liaison.store.schema import ledger_entries
+from tests.ledger.test_anchor import cut_back
 
 runner = CliRunner()
 
@@ -134,3 +136,49 @@ def test_upgrade_enters_earlier_records_into_the_ledger(tmp_path, monkeypatch):
     assert verified["verified"] is True
     kinds = [e["kind"] for e in as_json(runner.invoke(app, ["ledger", "show", "--json"]))]
     assert kinds == ["policy", "disclosure"]
+
+
+def test_verify_holds_the_log_to_the_anchor_file(run):
+    """Exit 0 and the anchor's checkpoints on an untouched node; exit 1, naming the first
+    missing entry, once the log is cut back and its stored checkpoints deleted; exit 1 and
+    what to do when the anchor file is missing."""
+    fresh = as_json(run("ledger", "verify", "--json"))
+    assert fresh["anchor"]["checkpoints"] == 0 and "no checkpoint" in fresh["warnings"][0]
+    signed = as_json(run("ledger", "checkpoint", "--json"))
+    path = Path(signed["anchor_file"])
+    assert path == Path(Settings.from_env().ledger_anchor_file).absolute() and path.exists()
+    verified = as_json(run("ledger", "verify", "--json"))
+    assert verified["anchor"] == {
+        "file": str(path),
+        "checkpoints": 1,
+        "tree_size": signed["tree_size"],
+    }
+    assert verified["warnings"] == [] and verified["disclosures"] == 5
+    plain = run("ledger", "verify")
+    assert plain.exit_code == 0 and "anchored: 1 checkpoints" in plain.stdout
+
+    node = open_node(Settings.from_env())
+    with write_transaction(node.engine) as connection:
+        cut_back(connection, signed["tree_size"] - 2)
+    node.engine.dispose()
+    result = run("ledger", "verify", "--json")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["first_bad_entry"] == signed["tree_size"] - 2
+
+    path.unlink()
+    result = run("ledger", "verify", "--json")  # no checkpoint left anywhere: nothing to say
+    assert result.exit_code == 0 and json.loads(result.stdout)["anchor"]["checkpoints"] == 0
+
+
+def test_verify_reports_a_missing_anchor_file(run):
+    signed = as_json(run("ledger", "checkpoint", "--json"))
+    Path(signed["anchor_file"]).unlink()
+    result = run("ledger", "verify", "--json")
+    assert result.exit_code == 1
+    failed = json.loads(result.stdout)
+    assert failed["verified"] is False and failed["first_bad_entry"] is None
+    assert "Restore the file" in failed["error"]
+    plain = run("ledger", "verify")
+    assert plain.exit_code == 1 and "is missing" in plain.stderr
+    as_json(run("ledger", "checkpoint", "--json"))  # made again from the stored checkpoints
+    assert as_json(run("ledger", "verify", "--json"))["anchor"]["checkpoints"] == 1

@@ -150,3 +150,59 @@ def test_policy_log_records_changes(run):
     assert log[-1]["kind"] == "partner" and log[-1]["detail"]["partner"] == "NZL"
     assert [entry["version"] for entry in log] == sorted(entry["version"] for entry in log)
     run("partner", "set", "NZL", "--trust", "high")
+
+
+def test_withdraw_earlier_versions_from_partners(run, home, tmp_path):
+    """v1 TLP:CLEAR, v2 CAN EYES ONLY: FRA keeps getting v1 until an officer withdraws it;
+    the decision is in the policy log and the ledger, and USA, the owner of nothing here,
+    is withdrawn only what it could no longer see either."""
+    from liaison.node import open_node
+    from liaison.settings import Settings
+    from liaison.stix.timestamps import to_micros
+    from liaison.store.pages import PageQuery, page
+
+    summit = json.loads(run("show", report_id(run, "NATO summit"), "--json").stdout)
+    v1 = dict(
+        summit,
+        id="report--5e5e5e5e-5e5e-4e5e-8e5e-5e5e5e5e5e5e",
+        created="2026-01-01T00:00:00.000Z",
+        modified="2026-01-01T00:00:00.000Z",
+        object_marking_refs=["marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487"],
+    )
+    v2 = dict(
+        v1,
+        modified="2026-02-01T00:00:00.000Z",
+        object_marking_refs=["marking-definition--afee7285-1cdf-5058-bb58-8099e134ca83"],
+    )
+    bundle = tmp_path / "versions.json"
+    bundle.write_text(json.dumps({"type": "bundle", "id": f"bundle--{v1['id'][8:]}",
+                                  "objects": [v1, v2]}))
+    imported = run("import", str(bundle))
+    assert imported.exit_code == 0, imported.stdout + imported.stderr
+
+    def versions_seen(partner):
+        node = open_node(Settings.from_env())
+        with node.engine.connect() as connection:
+            got = page(connection, partner, PageQuery(ids=(v1["id"],)))
+        node.engine.dispose()
+        return [g.object["modified"] for g in got.versions]
+
+    assert versions_seen("FRA") == [v1["modified"]]
+    assert run("withdraw", v1["id"], "--json").exit_code == 2  # a reason is required
+    result = run("withdraw", v1["id"], "--reason", "v2 is CAN EYES ONLY", "--json")
+    assert result.exit_code == 0, result.stderr
+    done = json.loads(result.stdout)
+    assert done["versions"] == [v1["modified"]]
+    assert "FRA" in done["partners"] and "USA" in done["partners"]
+    assert versions_seen("FRA") == []
+    assert versions_seen("USA") == []
+    log = json.loads(run("policy", "log", "--json").stdout)
+    assert log[-1]["kind"] == "withdraw" and log[-1]["detail"]["reason"] == "v2 is CAN EYES ONLY"
+    entries = json.loads(run("ledger", "show", "--kind", "policy", "--json").stdout)
+    assert any("withdraw" in json.dumps(e) for e in entries)
+    assert to_micros(done["versions"][0]) == to_micros(v1["modified"])
+    # A policy rebuild keeps the withdrawal: it is a stored decision, not a derived one.
+    assert run("policy", "rebuild").exit_code == 0
+    assert versions_seen("FRA") == []
+    again = run("withdraw", v1["id"], "--reason", "again", "--json")
+    assert again.exit_code == 2  # nothing left to withdraw by default

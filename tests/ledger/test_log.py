@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 
 from liaison.errors import InvalidProof, LedgerTampered, NotFound
 from liaison.importer import import_objects
-from liaison.ledger import log, merkle, note
+from liaison.ledger import anchor, log, merkle, note
 from liaison.ledger.disclosures import Disclosure, record_disclosures
 from liaison.markings.tlp import TLP_CLEAR, tlp_definition
 from liaison.node import Node, apply_alliance, load_signing_key
@@ -392,13 +392,15 @@ def two_rows_swapped(connection, built):
 @tampering
 def two_entries_swapped_and_renumbered_with_their_leaves(connection, built):
     # Each entry rewritten in its new place and its leaf hash with it: only the inner nodes
-    # and the checkpoint of size 250 disagree, and a checkpoint can only bound the change.
+    # and the checkpoint of size 250 disagree, and a checkpoint can only bound the change;
+    # unless a disclosure or policy record names the entry now at 160 exactly.
     for seq, other in ((160, 201), (201, 160)):
         row = row_of(connection, other)
         body = rfc8785.dumps({**json.loads(row["body"]), "seq": seq})
         set_entry(connection, seq, **{**row, "body": body.decode()})
         set_node(connection, 0, seq, merkle.leaf_hash(body))
-    return 150
+    recorded = {built.kinds[160], built.kinds[201]} & {"disclosure", "policy"}
+    return 160 if recorded else 150
 
 
 def truncate(connection: sa.Connection, size: int) -> None:
@@ -425,7 +427,7 @@ def the_last_entries_truncated(connection, built):
 def the_last_entries_truncated_with_their_checkpoints(connection, built):
     truncate(connection, 240)
     connection.execute(ledger_checkpoints.delete().where(ledger_checkpoints.c.size > 240))
-    return next(seq for seq in built.recorded if seq >= 240)
+    return 240  # the anchor file still holds the checkpoint of size 250
 
 
 @tampering
@@ -569,6 +571,14 @@ def rewrite_log(connection: sa.Connection, built: Built, contents: list[dict[str
         connection.execute(ledger_checkpoints.insert().values(size=size, note=signed, at=0))
 
 
+def rewrite_anchor(connection: sa.Connection, node: Node) -> None:
+    """Replace the node's anchor file by the checkpoints now stored in the database."""
+    notes = connection.execute(
+        sa.select(ledger_checkpoints.c.note).order_by(ledger_checkpoints.c.size)
+    ).scalars()
+    node.settings.ledger_anchor_file.write_bytes(b"".join(anchor.record(n) for n in notes))
+
+
 def without(connection: sa.Connection, hidden: int) -> list[dict[str, Any]]:
     """The log's contents with entry ``hidden`` left out and ten harmless entries added."""
     contents = [e.content for e in log.entries(connection) if e.seq != hidden]
@@ -641,12 +651,17 @@ def test_a_partner_holding_an_old_checkpoint_catches_a_rewritten_log(built, node
         with pytest.raises(LedgerTampered) as caught:
             verify(connection, node)
         assert caught.value.entry == hidden
-        # A forger who also renumbers the records fools the node's own check...
+        # A forger who also renumbers the records is still caught by the node's own check,
+        # against the checkpoints in its anchor file...
         connection.execute(disclosures.delete().where(disclosures.c.entry == hidden))
         for table in (disclosures, policy_changes):
             connection.execute(
                 table.update().where(table.c.entry > hidden).values(entry=table.c.entry - 1)
             )
+        with pytest.raises(LedgerTampered, match="checkpoint of size 64"):
+            verify(connection, node)
+        # ...and, rewriting that file as well (beside the key, which he holds), fools it...
+        rewrite_anchor(connection, node)
         verify(connection, node)
         # ...but not the partner: the new checkpoint is signed, yet no proof links it to
         # the one the partner holds.

@@ -26,7 +26,7 @@ from typing import Any
 
 from stix2.registry import class_for_type
 
-from liaison.markings.classification import compare, parse_level
+from liaison.markings.classification import RUNGS, compare, parse_level
 from liaison.markings.handling import LIAISON_EXTENSION
 from liaison.markings.tlp import (
     TLP_AMBER,
@@ -52,6 +52,7 @@ TLP_SEVERITY = {"clear": 0, "green": 1, "amber": 2, "amber+strict": 3, "red": 4}
 COMMON_REQUIRED = {"type", "spec_version", "id", "created", "modified"}
 KEPT_REFERENCES = {"created_by_ref", "object_marking_refs"}
 EYES_ONLY = re.compile(r"^([A-Z]{3}) EYES ONLY$")
+LADDER = dict(RUNGS)  # rank -> rung name ("confidential"), the data of classification.toml
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,23 @@ def names(rel_to: Iterable[str], country: str, alliance: Any, at: date) -> bool:
     return any(entry == country or is_member(alliance, country, entry, at) for entry in rel_to)
 
 
+def within(level: Any, limit: Any, partner: Any, own_scale: str) -> bool:
+    """``level`` is within ``limit``. When the limit's scale has no equivalent of the level,
+    the partner's own rule (``protects_foreign``: ladder rung -> level of its own scale, the
+    scale of its clearance) may name the level it protects it as, which is then compared with
+    a limit on that scale (docs/markings.md)."""
+    outcome = compare(level, limit)
+    if outcome != "no-equivalent":
+        return outcome == "within"
+    if level.rank is None or limit.scale != own_scale:
+        return False
+    rules = {name.lower(): named for name, named in (partner.protects_foreign or {}).items()}
+    named = rules.get(LADDER[level.rank])
+    if named is None:
+        return False
+    return parse_level(f"{own_scale}:{named}").order <= limit.order
+
+
 def rules_pass(
     rules_list: list[Rule],
     partner: Any,
@@ -191,10 +209,12 @@ def rules_pass(
         if partner.clearance is None:
             return False
         clearance = parse_level(f"{partner.clearance.scale}:{partner.clearance.level}")
-        if compare(level, clearance) != "within":
+        if not within(level, clearance, partner, clearance.scale):
             return False
         ceiling = node_rules.trust_ceilings.get(partner.trust)
-        if ceiling is not None and compare(level, parse_level(ceiling)) != "within":
+        if ceiling is None:
+            continue
+        if not within(level, parse_level(ceiling), partner, clearance.scale):
             return False
 
     # third-party (no consent is ever recorded yet)
@@ -229,13 +249,15 @@ def reference_decision(
     node_identity: str,
     partner_identities: Mapping[str, str],
     at: date,
+    owner: str | None = None,
 ) -> tuple[str, frozenset[str]]:
     """(decision, cut selectors) for one object version and one partner at ``at``, before
     the copy's cut of references (see ``effective_visibility``).
 
     ``alliance`` has ``.partners`` (Partner records) and ``.communities`` (with members,
     joined, left); ``rules`` has ``unmarked``, ``trust_ceilings`` and ``amber_scope``;
-    ``partner_identities`` maps a partner's identity id to its country code."""
+    ``partner_identities`` maps a partner's identity id to its country code; ``owner`` is
+    the agency that owns the version (None: the node)."""
     record = next((p for p in alliance.partners if p.country == partner), None)
     # partner-unknown, not-a-partner, partner-suspended
     if record is None or record.status != "active":
@@ -245,8 +267,17 @@ def reference_decision(
         return RELEASE, frozenset()
 
     creator = obj.get("created_by_ref")
-    originator_is_node = creator is None or creator == node_identity
-    originator_country = node_country if originator_is_node else partner_identities.get(creator)
+    if creator is None and owner not in (None, node_country):
+        # A partner's object that names no originator is the partner's.
+        originator_is_node, originator_country = False, owner
+    else:
+        originator_is_node = creator is None or creator == node_identity
+        originator_country = (
+            node_country if originator_is_node else partner_identities.get(creator)
+        )
+    # owner: an agency always sees its own objects
+    if not originator_is_node and originator_country == partner:
+        return RELEASE, frozenset()
 
     # unknown-marking (object level)
     object_rules = []

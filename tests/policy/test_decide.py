@@ -103,7 +103,15 @@ def test_trust_ceiling_caps_a_low_trust_partner():
 def test_unmarked_is_withheld_unless_a_node_rule_gives_a_default():
     assert codes(outcome(marked(), "USA")) == {"unmarked"}
     assert outcome(marked(), "USA", unmarked="green").released
-    assert not outcome(marked(), "USA", originator=FROM_USA, unmarked="green").released
+    assert not outcome(marked(), "GBR", originator=FROM_USA, unmarked="green").released
+
+
+def test_an_originator_always_receives_its_own_objects():
+    unknown = ObjectMarkings("report", (Marking("marking-definition--x", None),), required=REQUIRED)
+    for markings in (marked(), unknown):
+        decision = outcome(markings, "USA", originator=FROM_USA)
+        assert decision.released and codes(decision) == {"owner"}
+    assert not outcome(unknown, "GBR", originator=FROM_USA).released
 
 
 def test_statement_only_counts_as_unmarked():

@@ -261,9 +261,10 @@ def test_every_delivered_copy_is_a_recorded_disclosure(live):
 
 def test_post_objects_and_status(live):
     cid = live.collection_id("intelligence")
-    usa_identity = "identity--" + live.node.identity_id.split("--")[1]  # the node's own id
-    good = dict(indicator(900), created_by_ref="identity--7e1a3c15-3c2b-5d2a-8f7e-0b2a1d1c0a01")
-    claims_node = dict(indicator(901), created_by_ref=usa_identity)
+    with live.node.engine.connect() as connection:
+        (usa,) = [p for p in read_partners(connection) if p.country == "USA"]
+    good = dict(indicator(900), created_by_ref=usa.identity)
+    claims_node = dict(indicator(901), created_by_ref=live.node.identity_id)
     envelope = {"objects": [good, invalid_indicator(902), claims_node]}
     with live.client("USA", **{"Content-Type": TAXII}) as client:
         response = client.post(f"/api/collections/{cid}/objects/", content=json.dumps(envelope))
@@ -290,6 +291,7 @@ def test_post_objects_and_status(live):
 def test_delete_only_what_the_partner_sent(live):
     cid = live.collection_id("intelligence")
     mine = indicator(950)
+    del mine["created_by_ref"]  # USA's own
     with live.client("USA", **{"Content-Type": TAXII}) as client:
         client.post(f"/api/collections/{cid}/objects/", content=json.dumps({"objects": [mine]}))
         assert client.delete(f"/api/collections/{cid}/objects/{mine['id']}/").status_code == 200

@@ -10,9 +10,10 @@ from typing import Annotated, Any
 
 import httpx
 import typer
+from rich.markup import escape
 
-from liaison.cli.render import console, print_json, progress, table
-from liaison.errors import ConfigError, LedgerTampered, UnknownPartner
+from liaison.cli.render import console, err_console, print_json, progress, table
+from liaison.errors import ConfigError, LedgerError, LedgerTampered, UnknownPartner
 from liaison.ledger import log
 from liaison.ledger.audit import Witness, audit
 from liaison.ledger.note import cosigner_key, parse_verifier_key
@@ -34,33 +35,56 @@ def _b64(value: bytes) -> str:
 @ledger_app.command("verify")
 def verify(as_json: JsonOption = False) -> None:
     """Recompute the whole ledger and check it against every stored hash, checkpoint and
-    record; on tampering, name the first bad entry and exit 1."""
+    record, and against the checkpoints kept in the anchor file; on tampering, name the first
+    bad entry and exit 1."""
     node = open_node(Settings.from_env())
     with node.engine.connect() as connection, progress() as bar:
         task = bar.add_task("Verifying", total=log.tree_size(connection))
         try:
             result = log.verify(
-                connection, node.country, node.public_key, lambda n: bar.advance(task, n)
+                connection,
+                node.country,
+                node.public_key,
+                lambda n: bar.advance(task, n),
+                anchor_file=node.settings.ledger_anchor_file,
             )
-        except LedgerTampered as error:
+        except LedgerError as error:
             if as_json:
-                print_json({"verified": False, "first_bad_entry": error.entry, "error": str(error)})
+                entry = error.entry if isinstance(error, LedgerTampered) else None
+                print_json({"verified": False, "first_bad_entry": entry, "error": str(error)})
                 raise typer.Exit(error.exit_code) from None
             raise
+    anchored = result.anchor
     data = {
         "verified": True,
         "tree_size": result.size,
         "root_hash": _b64(result.root),
         "checkpoints": result.checkpoints,
         "cosignatures": result.cosignatures,
+        "disclosures": result.disclosures,
+        "anchor": {
+            "file": anchored.path if anchored else None,
+            "checkpoints": anchored.checkpoints if anchored else 0,
+            "tree_size": anchored.size if anchored else 0,
+        },
+        "warnings": list(result.warnings),
     }
     if as_json:
         print_json(data)
         return
     console.print(
         f"[green]verified[/green]: {result.size} entries, root {data['root_hash']}, "
-        f"{result.checkpoints} signed checkpoints, {result.cosignatures} cosignatures"
+        f"{result.checkpoints} signed checkpoints, {result.cosignatures} cosignatures, "
+        f"{result.disclosures} disclosure records"
     )
+    if anchored is not None and anchored.checkpoints:
+        console.print(
+            f"anchored: {anchored.checkpoints} checkpoints in {escape(anchored.path)}, "
+            f"the largest of {anchored.size} entries",
+            soft_wrap=True,
+        )
+    for warning in result.warnings:
+        err_console.print(f"[yellow]warning[/yellow]: {escape(warning)}", soft_wrap=True)
 
 
 @ledger_app.command("show")
@@ -173,11 +197,13 @@ def checkpoint(as_json: JsonOption = False) -> None:
         "checkpoint": signed.note,
         "verifier_key": log.node_verifier(node.country, node.public_key).vkey,
         "witness_key": cosigner_key(origin, node.public_key),
+        "anchor_file": str(node.settings.ledger_anchor_file.absolute()),
     }
     if as_json:
         print_json(data)
         return
     typer.echo(signed.note, nl=False)
+    typer.echo(f"anchored in: {data['anchor_file']}")
     typer.echo(f"verifier key: {data['verifier_key']}")
     typer.echo(f"witness key (for partners who let this node cosign): {data['witness_key']}")
 

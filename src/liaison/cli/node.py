@@ -9,9 +9,13 @@ import typer
 from liaison.cli.render import console, print_json, table
 from liaison.ledger.backfill import backfill
 from liaison.node import DEFAULT_COUNTRY, DEFAULT_NAME, init_node, open_node
+from liaison.policy.grants import rebuild
 from liaison.settings import Settings
 from liaison.store.engine import create_engine, write_transaction
 from liaison.store.migrate import current_revision, upgrade
+
+# The revision that gave every version an owner.
+OWNERS = "0006"
 
 
 def init(
@@ -39,8 +43,12 @@ def upgrade_store() -> None:
     console.print(f"Store schema: {before or 'empty'} -> {current_revision(engine)}")
     with write_transaction(engine) as connection:
         added = backfill(connection)
+        # Since 0006 a release class names the owner of its versions: decide them anew.
+        rebuilt = rebuild(connection) if before is not None and before < OWNERS else None
     if added:
         console.print(f"Ledger: {added} earlier disclosures and policy changes entered")
+    if rebuilt is not None:
+        console.print(f"Release classes rebuilt with their owners: {rebuilt}")
 
 
 def show_node(

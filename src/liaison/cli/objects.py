@@ -127,7 +127,7 @@ def show(
         source = stored.received_from or "this node"
         console.print(
             f"[bold]{object_id}[/bold] version {stored.object.get('modified', '-')}, "
-            f"added {from_micros(stored.date_added)}, from {source}"
+            f"added {from_micros(stored.date_added)}, from {source}, owned by {stored.owner}"
         )
         console.print(JSON.from_data(stored.object))
 

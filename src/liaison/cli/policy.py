@@ -1,4 +1,5 @@
-"""`liaison explain`, `liaison matrix`, `liaison partner set`, `liaison policy rebuild`."""
+"""`liaison explain`, `liaison matrix`, `liaison withdraw`, `liaison partner set`,
+`liaison policy rebuild`, `liaison policy log`."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ from pydantic import ValidationError
 
 from liaison.alliance import Partner
 from liaison.cli.render import console, print_json, table
-from liaison.errors import ConfigError, UnknownPartner
+from liaison.errors import ConfigError, InputError, UnknownPartner
 from liaison.node import open_node
 from liaison.policy.explain import explain as explain_object
 from liaison.policy.grants import read_changes, rebuild, record_change, redecide
+from liaison.policy.withdraw import withdraw as withdraw_versions
 from liaison.settings import Settings
+from liaison.stix.timestamps import to_micros
 from liaison.store.alliance import read_partners, update_partner
 from liaison.store.engine import write_transaction
 from liaison.store.pages import count_latest_in_classes
@@ -91,6 +94,42 @@ def matrix(
             "\n".join(r["text"] for r in row["reasons"]),
         )
     console.print(out)
+
+
+def withdraw(
+    object_id: Annotated[str, typer.Argument(metavar="OBJECT_ID")],
+    reason: Annotated[str, typer.Option(help="Why: recorded in the policy log and ledger.")],
+    version: Annotated[
+        list[str] | None,
+        typer.Option(help="A version (its modified timestamp); default: all but the newest."),
+    ] = None,
+    partner: Annotated[
+        list[str] | None,
+        typer.Option(help="A partner's code; default: those that may not see the newest."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Withdraw earlier versions of an object from partners (a ledger-recorded decision)."""
+    node = open_node(Settings.from_env())
+    versions = [_version(v) for v in version or []]
+    codes = [code.upper() for code in partner or []]
+    with write_transaction(node.engine) as connection:
+        result = withdraw_versions(connection, object_id, reason, versions, codes)
+    if as_json:
+        print_json(result.as_json())
+        return
+    console.print(
+        f"Withdrew {len(result.versions)} version(s) of {object_id} from "
+        f"{', '.join(result.partners)} (policy version {result.policy_version}). "
+        "What they already received stays in the ledger."
+    )
+
+
+def _version(value: str) -> int:
+    try:
+        return to_micros(value)
+    except ValueError:
+        raise InputError(f"--version must be a STIX timestamp, not {value!r}") from None
 
 
 @partner_app.command("set")

@@ -28,12 +28,16 @@ def serve(
     node = open_node(Settings.from_env())  # fail here, with a clear message, not in a worker
     console.print(f"TAXII 2.1 for node {node.country} on http://{host}:{port}/taxii2/")
     uvicorn.run(
-        "liaison.taxii.app:app_from_env",
+        "liaison.taxii.worker:app",
         factory=True,
         host=host,
         port=port,
         workers=workers,
         log_level="warning",
+        # uvicorn kills a worker that has not answered its health check within this many
+        # seconds, starting ones included: a worker imports Liaison first, which takes longer
+        # than uvicorn's default of 5 s on a busy machine, and would be replaced for ever.
+        timeout_worker_healthcheck=120,
     )
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from liaison.ledger.log import Entry, append
+from liaison.ledger.log import Entry, append, lock_head
 from liaison.stix.timestamps import from_micros, now_micros
 from liaison.store.engine import upsert
 from liaison.store.schema import disclosures
@@ -33,10 +33,15 @@ class Disclosure:
 def record_disclosures(connection: sa.Connection, delivered: Sequence[Disclosure]) -> list[int]:
     """Record what is being delivered, inside the caller's transaction: a row each and an
     entry each in the ledger; their ledger entries. A copy already recorded (same partner,
-    version and bytes) is not recorded again."""
+    version and bytes) is not recorded again, even when another request recorded it since
+    the caller looked: the log's head is locked first, so the check sees every earlier
+    appender's rows, and each disclosure entry has exactly one record."""
     if not delivered:
         return []
-    unique = list({(d.partner, d.object_id, d.version, d.digest): d for d in delivered}.values())
+    by_key = {_key(d): d for d in delivered}
+    lock_head(connection)
+    known = _recorded(connection, list(by_key.values()))
+    unique = [d for key, d in by_key.items() if key not in known]
     entries = append(connection, [disclosure_entry(d) for d in unique])
     at = now_micros()
     rows = [
@@ -51,8 +56,14 @@ def record_disclosures(connection: sa.Connection, delivered: Sequence[Disclosure
         }
         for d, entry in zip(unique, entries, strict=True)
     ]
-    connection.execute(upsert(connection, disclosures).on_conflict_do_nothing(), rows)
-    return entries
+    if rows:
+        connection.execute(upsert(connection, disclosures).on_conflict_do_nothing(), rows)
+    known.update(zip(map(_key, unique), entries, strict=True))
+    return [e for key in by_key if (e := known.get(key)) is not None]
+
+
+def _key(d: Disclosure) -> tuple[str, str, int, str]:
+    return (d.partner, d.object_id, d.version, d.digest)
 
 
 def disclosure_entry(d: Disclosure) -> Entry:
@@ -78,6 +89,17 @@ def new_disclosures(
     and the ledger entries of those that were."""
     if not delivered:
         return [], []
+    known = _recorded(connection, delivered)
+    keys = [_key(d) for d in delivered]
+    new = [d for d, key in zip(delivered, keys, strict=True) if key not in known]
+    entries = [e for key in keys if (e := known.get(key)) is not None]
+    return new, entries
+
+
+def _recorded(
+    connection: sa.Connection, delivered: Sequence[Disclosure]
+) -> dict[tuple[str, str, int, str], int | None]:
+    """The recorded copies among ``delivered``, each with its ledger entry."""
     partner_of = {d.partner for d in delivered}
     ids = sorted({d.object_id for d in delivered})
     known: dict[tuple[str, str, int, str], int | None] = {}
@@ -95,10 +117,7 @@ def new_disclosures(
             )
         )
         known.update({(p, o, v, h): entry for p, o, v, h, entry in rows})
-    keys = [(d.partner, d.object_id, d.version, d.digest) for d in delivered]
-    new = [d for d, key in zip(delivered, keys, strict=True) if key not in known]
-    entries = [e for key in keys if (e := known.get(key)) is not None]
-    return new, entries
+    return known
 
 
 def disclosures_of(connection: sa.Connection, partner: str | None = None) -> list[sa.Row]:

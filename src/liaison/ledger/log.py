@@ -15,6 +15,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import rfc8785
@@ -26,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from liaison.errors import InvalidProof, LedgerTampered, NotFound
-from liaison.ledger import merkle
+from liaison.ledger import anchor, merkle
 from liaison.ledger.note import (
     Checkpoint,
     Verifier,
@@ -39,7 +40,7 @@ from liaison.ledger.note import (
     verifier_key,
     verify_cosignature,
 )
-from liaison.stix.timestamps import from_micros, now_micros
+from liaison.stix.timestamps import from_micros, now_micros, to_micros
 from liaison.store.engine import execute_compiled, upsert
 from liaison.store.schema import (
     disclosures,
@@ -56,6 +57,7 @@ from liaison.store.schema import (
 KINDS = ("disclosure", "policy", "credentials", "certificate", "witness", "node-key", "consent")
 
 _VERIFY_CHUNK = 10_000
+_RECORDS_CHUNK = 2_000  # rows of disclosures and policy_changes fetched at once by verify
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,15 @@ def append(connection: sa.Connection, entries: Sequence[Entry]) -> list[int]:
         .values(size=tree.size, frontier=b"".join(tree.frontier))
     )
     return list(range(size, size + len(entries)))
+
+
+def lock_head(connection: sa.Connection) -> None:
+    """Wait for the appenders ahead and keep the others waiting until the caller's write
+    transaction ends (``FOR UPDATE`` on PostgreSQL; SQLite's write transactions are serial):
+    what is read afterwards includes everything they appended and recorded."""
+    connection.execute(
+        sa.select(ledger_head.c.size).where(ledger_head.c.id == 1).with_for_update()
+    ).one()
 
 
 @functools.lru_cache(maxsize=16)
@@ -273,10 +284,19 @@ class SignedCheckpoint:
 
 def checkpoint(connection: sa.Connection, country: str, key: Ed25519PrivateKey) -> SignedCheckpoint:
     """A signed checkpoint of the whole log: the stored one when the log has not grown since,
-    else a new one, signed and stored (inside the caller's write transaction)."""
+    else a new one, signed and stored (inside the caller's write transaction).
+
+    A new checkpoint is also appended to the node's anchor file when the transaction commits
+    (ledger/anchor.py). The first time a node's anchor file is wanted and does not exist (a
+    ledger older than anchor files), the checkpoints stored so far go into it first."""
     size = tree_size(connection)
     latest = latest_checkpoint(connection)
+    verifier = node_verifier(country, key.public_key())
+    path = anchor.bound_path(connection)
+    anchored = _stored_notes(connection, verifier) if path and not path.exists() else []
     if latest is not None and latest.checkpoint.size == size:
+        if path and anchored:
+            anchor.on_commit(connection, path, anchored)
         return latest
     origin = origin_of(country, key.public_key())
     signed = sign_checkpoint(Checkpoint(origin, size, tree_root(connection, size)), origin, key)
@@ -287,8 +307,24 @@ def checkpoint(connection: sa.Connection, country: str, key: Ed25519PrivateKey) 
         .values(size=size, note=signed, at=now_micros())
         .on_conflict_do_nothing()
     )
-    verifier = node_verifier(country, key.public_key())
+    if path:
+        anchor.on_commit(connection, path, [*anchored, signed])
     return SignedCheckpoint(open_checkpoint(signed, [verifier]), signed)
+
+
+def _stored_notes(connection: sa.Connection, verifier: Verifier) -> list[str]:
+    """The stored checkpoints signed by ``verifier``, smallest first: what goes into a new
+    anchor file (a note that does not verify is `verify`'s to report, not to anchor)."""
+    notes = []
+    for note in connection.execute(
+        sa.select(ledger_checkpoints.c.note).order_by(ledger_checkpoints.c.size)
+    ).scalars():
+        try:
+            open_checkpoint(note, [verifier], origin=verifier.name)
+        except (InvalidProof, ValueError):
+            continue
+        notes.append(note)
+    return notes
 
 
 def latest_checkpoint(connection: sa.Connection) -> SignedCheckpoint | None:
@@ -388,11 +424,26 @@ def add_cosignature(connection: sa.Connection, partner: str, cosigned: str) -> l
 
 
 @dataclass(frozen=True)
+class AnchorCheck:
+    """What the anchor file vouched for: its path, the distinct checkpoints it holds, and the
+    largest tree size among them (0: none)."""
+
+    path: str
+    checkpoints: int
+    size: int
+
+
+@dataclass(frozen=True)
 class Verified:
     size: int
     root: bytes
     checkpoints: int
     cosignatures: int
+    # Disclosure records matched one to one with their entries.
+    disclosures: int = 0
+    anchor: AnchorCheck | None = None
+    # What was found and tolerated (a torn last line in the anchor file, ...).
+    warnings: tuple[str, ...] = ()
 
 
 def verify(
@@ -400,11 +451,15 @@ def verify(
     country: str,
     public_key: Ed25519PublicKey,
     progress: Callable[[int], None] | None = None,
+    *,
+    anchor_file: Path | None = None,
 ) -> Verified:
     """Recompute the whole log from its entries and check it against everything stored:
     each entry's place and fields, every Merkle node, the head, every signed checkpoint and
-    cosignature, and the disclosure and policy records that point into it. Raises
-    LedgerTampered naming the first bad entry."""
+    cosignature, every checkpoint in the anchor file (``anchor_file``, by default the one
+    bound to the store's node), the disclosure records one to one with the disclosure
+    entries, and the policy records that point into the log. Raises LedgerTampered naming
+    the first bad entry."""
     origin = origin_of(country, public_key)
     verifier = node_verifier(country, public_key)
     head_size = tree_size(connection)
@@ -432,47 +487,169 @@ def verify(
             f"entries from {head_size} on are missing",
             entry=head_size,
         )
+    warnings: list[str] = []
+    path = Path(anchor_file).absolute() if anchor_file else anchor.bound_path(connection)
+    anchored: dict[int, tuple[bytes, int]] = {}
+    if path is not None:
+        anchored = _check_anchor(path, checkpoints, roots, verifier, head_size, warnings)
+    signed_roots = {**roots, **{size: root for size, (root, _) in anchored.items()}}
+    records = _Records(connection)
     tree = merkle.Appender()
     expected = 0
-    for chunk in _entry_chunks(connection):
-        leaves = []
-        for seq, kind, partner, object_id, body, stored_leaf in chunk:
-            if seq != expected:
+    try:
+        for chunk in _entry_chunks(connection):
+            leaves = []
+            for seq, kind, partner, object_id, body, stored_leaf in chunk:
+                if seq != expected:
+                    raise LedgerTampered(
+                        f"entry {expected} is missing (the next stored entry is {seq})",
+                        entry=expected,
+                    )
+                content = _check_entry(seq, kind, partner, object_id, body)
+                leaf = merkle.leaf_hash(body.encode())
+                if stored_leaf is None or bytes(stored_leaf) != leaf:
+                    raise LedgerTampered(
+                        f"entry {seq} does not match its hash in the Merkle tree", entry=seq
+                    )
+                records.visit(seq, kind, content)
+                leaves.append(leaf)
+                expected += 1
+            for leaf in leaves:
+                tree.append(leaf)
+                if tree.size in signed_roots and tree.root() != signed_roots[tree.size]:
+                    known = records.error
+                    if known is not None and known.entry is not None and known.entry < tree.size:
+                        raise known  # a changed entry, named exactly, that the checkpoint covers
+                    first = max((s for s in signed_roots if s < tree.size), default=0)
+                    where = (
+                        f" (anchored on line {anchored[tree.size][1]} of {path})"
+                        if tree.size not in roots
+                        else ""
+                    )
+                    raise LedgerTampered(
+                        f"the entries before {tree.size} are not those the checkpoint of size "
+                        f"{tree.size}{where} signed (changed at or after entry {first})",
+                        entry=first,
+                    )
+            if progress is not None:
+                progress(len(chunk))
+        if expected != head_size:
+            raise LedgerTampered(
+                f"the head says {head_size} entries but {expected} are stored",
+                entry=min(expected, head_size),
+            )
+        _verify_nodes(connection, head_size)
+        head = connection.execute(sa.select(ledger_head.c.frontier)).scalar_one()
+        if bytes(head) != b"".join(tree.frontier):
+            raise LedgerTampered("the stored head does not match the entries")
+        records.finish(head_size)
+        cosignatures = _verify_cosignatures(connection, roots)
+        for size, root in sorted(roots.items()):
+            # The log matches the anchored tree (checked above), so the stored one is not it.
+            if size in anchored and anchored[size][0] != root:
                 raise LedgerTampered(
-                    f"entry {expected} is missing (the next stored entry is {seq})",
-                    entry=expected,
+                    f"the checkpoint of size {size} stored in the database is not the one on "
+                    f"line {anchored[size][1]} of the anchor file {path}, which the log "
+                    "matches: the node's key signed both"
                 )
-            _check_entry(seq, kind, partner, object_id, body)
-            leaf = merkle.leaf_hash(body.encode())
-            if stored_leaf is None or bytes(stored_leaf) != leaf:
-                raise LedgerTampered(
-                    f"entry {seq} does not match its hash in the Merkle tree", entry=seq
-                )
-            leaves.append(leaf)
-            expected += 1
-        for leaf in leaves:
-            tree.append(leaf)
-            if tree.size in roots and tree.root() != roots[tree.size]:
-                first = max((s for s in roots if s < tree.size), default=0)
-                raise LedgerTampered(
-                    f"the entries before {tree.size} are not those the checkpoint of size "
-                    f"{tree.size} signed (changed at or after entry {first})",
-                    entry=first,
-                )
-        if progress is not None:
-            progress(len(chunk))
-    if expected != head_size:
-        raise LedgerTampered(
-            f"the head says {head_size} entries but {expected} are stored",
-            entry=min(expected, head_size),
+    except LedgerTampered as error:
+        # A record found wrong at an earlier entry is the first bad entry.
+        raise records.earlier(error) from None
+    finally:
+        records.close()
+    if records.error is not None:
+        raise records.error
+    if records.duplicates:
+        warnings.append(
+            f"{records.duplicates} disclosure entries repeat an earlier entry of the same copy "
+            "(recorded twice by concurrent requests before this version): each has its record"
         )
-    _verify_nodes(connection, head_size)
-    head = connection.execute(sa.select(ledger_head.c.frontier)).scalar_one()
-    if bytes(head) != b"".join(tree.frontier):
-        raise LedgerTampered("the stored head does not match the entries")
-    cosignatures = _verify_cosignatures(connection, roots)
-    _verify_records(connection)
-    return Verified(head_size, tree.root(), len(roots), cosignatures)
+    check = (
+        AnchorCheck(str(path), len(anchored), max(anchored, default=0))
+        if path is not None
+        else None
+    )
+    return Verified(
+        head_size,
+        tree.root(),
+        len(roots),
+        cosignatures,
+        disclosures=records.matched,
+        anchor=check,
+        warnings=tuple(warnings),
+    )
+
+
+def _check_anchor(
+    path: Path,
+    stored: Mapping[int, str],
+    roots: Mapping[int, bytes],
+    verifier: Verifier,
+    head_size: int,
+    warnings: list[str],
+) -> dict[int, tuple[bytes, int]]:
+    """The root and first line of each tree size in the anchor file, once every record is
+    found signed by the node's key and within the log. Where a stored checkpoint differs, the
+    anchored one is what the log is checked against."""
+    reading = anchor.Reading(path)
+    found: dict[int, tuple[bytes, int]] = {}
+    for record in anchor.read(path, reading):
+        if stored.get(record.size) == record.note and record.size in roots:
+            root = roots[record.size]  # the stored note, already verified
+        else:
+            try:
+                signed = open_checkpoint(record.note, [verifier], origin=verifier.name)
+            except (InvalidProof, ValueError) as error:
+                raise LedgerTampered(
+                    f"line {record.line} of the anchor file {path} is not a checkpoint signed "
+                    f"by this node's key: {error}"
+                ) from None
+            if signed.size != record.size:
+                raise LedgerTampered(
+                    f"line {record.line} of the anchor file {path} says size {record.size} "
+                    f"but holds the checkpoint of size {signed.size}"
+                )
+            root = signed.root
+        first = found.setdefault(record.size, (root, record.line))
+        if first[0] != root:
+            raise LedgerTampered(
+                f"the node's key signed two different trees of size {record.size}: lines "
+                f"{first[1]} and {record.line} of the anchor file {path}"
+            )
+    warnings.extend(reading.warnings)
+    if not found:
+        if stored:
+            where = "holds no checkpoint" if reading.exists else "is missing"
+            raise LedgerTampered(
+                f"the ledger's anchor file {path} {where}, but the database holds "
+                f"{len(stored)} signed checkpoints (the largest of {max(stored)} entries): "
+                "nothing outside the database vouches for the log. Restore the file from the "
+                "backup of the node's home (or set LIAISON_LEDGER_ANCHOR to where it is). If "
+                "this node never had one (its ledger is older than anchor files), `liaison "
+                "ledger checkpoint` creates it from the database's checkpoints; verify then "
+                "holds the log to them, but cannot tell whether it was cut back before."
+            )
+        warnings.append(
+            "no checkpoint has been signed yet: nothing outside the database vouches for the "
+            "log (`liaison ledger checkpoint` signs one)"
+        )
+        return found
+    unanchored = len(roots.keys() - found.keys())
+    if unanchored:
+        warnings.append(
+            f"{unanchored} checkpoints stored in the database are not in the anchor file "
+            f"{path} (signed before it existed, or by a process with another "
+            "LIAISON_LEDGER_ANCHOR)"
+        )
+    largest = max(found)
+    if largest > head_size:
+        raise LedgerTampered(
+            f"the anchor file {path} holds a checkpoint of {largest} entries (line "
+            f"{found[largest][1]}) but the log has {head_size}: entries from {head_size} on "
+            "were cut off",
+            entry=head_size,
+        )
+    return found
 
 
 def _entry_chunks(connection: sa.Connection) -> Iterator[list[sa.Row]]:
@@ -501,7 +678,8 @@ def _entry_chunks(connection: sa.Connection) -> Iterator[list[sa.Row]]:
 
 def _check_entry(
     seq: int, kind: str, partner: str | None, object_id: str | None, body: str
-) -> None:
+) -> dict[str, Any]:
+    """The entry's content, once it is found in its place, canonical and filed rightly."""
     try:
         content = json.loads(body)
     except (ValueError, RecursionError):
@@ -519,6 +697,7 @@ def _check_entry(
     # Every kind: receipts find a partner's entries by these columns.
     if content.get("partner") != partner or content.get("object_id") != object_id:
         raise LedgerTampered(f"entry {seq} is filed under the wrong partner or object", entry=seq)
+    return content
 
 
 def _plain_canonical(content: dict[str, Any]) -> str:
@@ -608,50 +787,207 @@ def _verify_cosignatures(connection: sa.Connection, roots: Mapping[int, bytes]) 
     return count
 
 
-def _verify_records(connection: sa.Connection) -> None:
-    """The disclosures and policy changes recorded elsewhere each have their entry here.
-    Each table is read in entry order, so the error names the first entry found wrong."""
-    bad: list[LedgerTampered] = []
-    rows = connection.execute(
-        sa.select(
-            disclosures.c.partner,
-            disclosures.c.object_id,
-            disclosures.c.version,
-            disclosures.c.digest,
-            disclosures.c.entry,
-            ledger_entries.c.body,
+class _Records:
+    """The records kept outside the log, walked beside it in entry order: the disclosures one
+    to one with the disclosure entries (a record for each entry and an entry for each record,
+    with the same partner, object, version, digest and release class), and each policy
+    change with its entry. Both tables are streamed ordered by entry, so verification holds
+    one row of each in memory however long the log. The first record found wrong is kept
+    (``error``): the log's own checks go on, and the lower entry is reported."""
+
+    def __init__(self, connection: sa.Connection) -> None:
+        self._connection = connection
+        self.error: LedgerTampered | None = None
+        self.matched = 0
+        self.duplicates = 0
+        stream = {"stream_results": True, "yield_per": _RECORDS_CHUNK}
+        self._disclosures = connection.execute(
+            sa.select(
+                disclosures.c.entry,
+                disclosures.c.partner,
+                disclosures.c.object_id,
+                disclosures.c.version,
+                disclosures.c.digest,
+                disclosures.c.release_class,
+            )
+            .order_by(disclosures.c.entry.nulls_first())
+            .execution_options(**stream)
         )
-        .outerjoin(ledger_entries, ledger_entries.c.seq == disclosures.c.entry)
-        .order_by(disclosures.c.entry.nulls_first())
-    )
-    for partner, object_id, version, digest, seq, body in rows:
-        content = json.loads(body) if body is not None else {}
-        if (
-            content.get("kind") != "disclosure"
-            or content.get("partner") != partner
-            or content.get("object_id") != object_id
-            or content.get("version") != from_micros(version)
-            or content.get("sha256") != digest
-        ):
-            bad.append(
-                LedgerTampered(
-                    f"the disclosure of {object_id} to {partner} has no matching ledger entry",
-                    entry=seq,
+        self._policy = connection.execute(
+            sa.select(policy_changes.c.entry, policy_changes.c.version)
+            .order_by(policy_changes.c.entry.nulls_first())
+            .execution_options(**stream)
+        )
+        self._d: sa.Row | None = None
+        self._p: sa.Row | None = None
+        self._d_at: float = _END  # the entry the next record points at
+        self._p_at: float = _END
+        self._next_disclosure()
+        self._next_policy()
+        if self._d is not None and self._d.entry is None:
+            self._fail(
+                f"the disclosure of {self._d.object_id} to {self._d.partner} has no ledger entry"
+            )
+        elif self._p is not None and self._p.entry is None:
+            self._fail(f"policy version {self._p.version} has no matching ledger entry")
+
+    def _next_disclosure(self) -> None:
+        self._d = next(self._disclosures, None)
+        self._d_at = _END if self._d is None else self._d.entry
+
+    def _next_policy(self) -> None:
+        self._p = next(self._policy, None)
+        self._p_at = _END if self._p is None else self._p.entry
+
+    def _fail(self, message: str, entry: int | None = None) -> None:
+        self.error = LedgerTampered(message, entry=entry)
+
+    def visit(self, seq: int, kind: str, content: dict[str, Any]) -> None:
+        """Entry ``seq`` (of ``kind``, read as ``content``), the entries before it visited."""
+        if self.error is not None:
+            return
+        if kind == "disclosure" or self._d_at <= seq:
+            self._disclosure(seq, kind, content)
+        if self.error is None and self._p_at <= seq:
+            self._policy_change(seq, kind, content)
+
+    def _disclosure(self, seq: int, kind: str, content: dict[str, Any]) -> None:
+        row = self._d
+        if row is not None and row.entry < seq:
+            self._misfiled(row)
+        elif kind != "disclosure":
+            assert row is not None
+            self._fail(
+                f"the disclosure of {row.object_id} to {row.partner} is filed under entry "
+                f"{seq}, which is a {kind} entry",
+                seq,
+            )
+        elif row is not None and row.entry == seq:
+            if _same_disclosure(row, content):
+                self.matched += 1
+                self._next_disclosure()
+            else:
+                self._fail(
+                    f"the disclosure record of entry {seq} ({row.object_id} to {row.partner}) "
+                    "does not match the entry",
+                    seq,
                 )
+        elif self._recorded_before(seq, content):
+            self.duplicates += 1
+        else:
+            self._fail(
+                f"entry {seq} records a disclosure of {content.get('object_id')} to "
+                f"{content.get('partner')} that has no disclosure record",
+                seq,
             )
-            break
-    rows = connection.execute(
-        sa.select(policy_changes.c.version, policy_changes.c.entry, ledger_entries.c.body)
-        .outerjoin(ledger_entries, ledger_entries.c.seq == policy_changes.c.entry)
-        .order_by(policy_changes.c.entry.nulls_first())
+
+    def _misfiled(self, row: sa.Row) -> None:
+        """A disclosure record pointing at an entry already passed: a second record of one
+        entry, or no entry at all."""
+        if row.entry < 0:
+            self._fail(
+                f"the disclosure of {row.object_id} to {row.partner} is filed under entry "
+                f"{row.entry}, which does not exist"
+            )
+        else:
+            self._fail(f"two disclosure records are filed under entry {row.entry}", row.entry)
+
+    def _recorded_before(self, seq: int, content: dict[str, Any]) -> bool:
+        """Whether the copy of this entry has a record under an earlier entry with the same
+        fields: one copy recorded twice by concurrent requests (record_disclosures now
+        prevents it). That record matched its own entry, or the walk would have stopped."""
+        try:
+            version = to_micros(content["version"])
+            key = (content["partner"], content["object_id"], content["sha256"])
+        except (KeyError, TypeError, ValueError):
+            return False
+        row = self._connection.execute(
+            sa.select(disclosures.c.entry, disclosures.c.release_class).where(
+                disclosures.c.partner == key[0],
+                disclosures.c.object_id == key[1],
+                disclosures.c.version == version,
+                disclosures.c.digest == key[2],
+            )
+        ).one_or_none()
+        return (
+            row is not None
+            and row.entry is not None
+            and row.entry < seq
+            and row.release_class == content.get("release_class")
+        )
+
+    def _policy_change(self, seq: int, kind: str, content: dict[str, Any]) -> None:
+        row = self._p
+        assert row is not None
+        if row.entry < seq:
+            self._fail(f"two policy records are filed under entry {row.entry}", row.entry)
+        elif kind != "policy" or content.get("version") != row.version:
+            self._fail(f"policy version {row.version} has no matching ledger entry", seq)
+        else:
+            self._next_policy()
+
+    def finish(self, size: int) -> None:
+        """After the last entry: no record may point beyond it."""
+        if self.error is not None:
+            return
+        if self._d is not None:
+            if self._d.entry < size:
+                self._misfiled(self._d)
+            else:
+                self._fail(
+                    f"the disclosure of {self._d.object_id} to {self._d.partner} has no "
+                    f"ledger entry (it is filed under entry {self._d.entry}, beyond the log's "
+                    f"{size} entries)",
+                    self._d.entry,
+                )
+        elif self._p is not None:
+            if self._p.entry < size:
+                self._fail(
+                    f"two policy records are filed under entry {self._p.entry}", self._p.entry
+                )
+            else:
+                self._fail(
+                    f"policy version {self._p.version} has no matching ledger entry",
+                    self._p.entry,
+                )
+
+    def earlier(self, error: LedgerTampered) -> LedgerTampered:
+        """``error`` from the log's own checks, or the record found wrong at an earlier entry."""
+        found = self.error
+        if (
+            found is not None
+            and found.entry is not None
+            and (error.entry is None or found.entry < error.entry)
+        ):
+            return found
+        return error
+
+    def close(self) -> None:
+        self._disclosures.close()
+        self._policy.close()
+
+
+_END = float("inf")
+
+
+def _same_disclosure(row: sa.Row, content: Mapping[str, Any]) -> bool:
+    return (
+        content.get("partner") == row.partner
+        and content.get("object_id") == row.object_id
+        and content.get("sha256") == row.digest
+        and content.get("release_class") == row.release_class
+        and content.get("version") == _timestamp(row.version)
     )
-    for version, seq, body in rows:
-        content = json.loads(body) if body is not None else {}
-        if content.get("kind") != "policy" or content.get("version") != version:
-            bad.append(
-                LedgerTampered(f"policy version {version} has no matching ledger entry", entry=seq)
-            )
-            break
-    if bad:
-        # A record with no entry at all comes first.
-        raise min(bad, key=lambda error: -1 if error.entry is None else error.entry)
+
+
+_TIMESTAMPS: dict[int, str] = {}
+
+
+def _timestamp(micros: int) -> str:
+    """from_micros, remembered: one version is usually disclosed to several partners."""
+    found = _TIMESTAMPS.get(micros)
+    if found is None:
+        if len(_TIMESTAMPS) >= 65_536:
+            _TIMESTAMPS.clear()
+        found = _TIMESTAMPS[micros] = from_micros(micros)
+    return found

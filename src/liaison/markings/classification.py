@@ -9,7 +9,10 @@ checks that data once, at import, and answers questions about it with small pure
 Equivalence is deliberately narrow: two levels are equivalent only when both have the same rank
 on the common ladder (0 unclassified ... 4 top secret). A level without a rank (CAN PROTECTED B,
 GBR OFFICIAL-SENSITIVE ...) and a rank the other scale lacks (GBR has no CONFIDENTIAL) give
-"no-equivalent": the node must not guess, a person decides.
+"no-equivalent": the node must not guess, a person decides. Where a partner's own rules say how
+it protects a rank its scale lacks (the UK protects foreign CONFIDENTIAL as SECRET), the alliance
+file records that rule for the partner; ``protection`` checks such a rule against the scales
+here, and ``protected_as`` applies it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from importlib.resources import files
 from typing import Any, Literal
 
 __all__ = [
+    "RUNGS",
     "SCALES",
     "Comparison",
     "Level",
@@ -30,6 +34,9 @@ __all__ = [
     "level",
     "levels",
     "parse_level",
+    "protected_as",
+    "protection",
+    "rung",
 ]
 
 Comparison = Literal["within", "exceeds", "no-equivalent"]
@@ -135,7 +142,7 @@ def _load_scale(code: str, entry: Mapping[str, Any], ranks: frozenset[int]) -> _
 
 def _load(document: Mapping[str, Any]) -> tuple[dict[str, _Scale], dict[str, str]]:
     """All scales, in file order, and the map from every accepted scale spelling to its code."""
-    ranks = frozenset(int(rank) for rank in document["ranks"])
+    ranks = frozenset(_ladder(document))
     scales: dict[str, _Scale] = {}
     codes: dict[str, str] = {}
     for code, entry in document["scales"].items():
@@ -147,16 +154,30 @@ def _load(document: Mapping[str, Any]) -> tuple[dict[str, _Scale], dict[str, str
     return scales, codes
 
 
+def _ladder(document: Mapping[str, Any]) -> dict[int, str]:
+    """The common ladder, rank -> rung name ("confidential"); names are unique, so a rule can
+    name a rung ("CONFIDENTIAL") rather than a number."""
+    ladder = {int(rank): str(name) for rank, name in document["ranks"].items()}
+    names = [_key(name) for name in ladder.values()]
+    if len(names) != len(set(names)):
+        raise ValueError("two ranks of the ladder have the same name")
+    return dict(sorted(ladder.items()))
+
+
 def _read_data() -> dict[str, Any]:
     """The TOML shipped inside the package (hatchling includes it in the wheel)."""
     text = files("liaison.markings").joinpath("classification.toml").read_text(encoding="utf-8")
     return tomllib.loads(text)
 
 
-_SCALES, _SCALE_CODES = _load(_read_data())
+_DATA = _read_data()
+_SCALES, _SCALE_CODES = _load(_DATA)
 _LONG_NAMES_CARRY_SCALE = frozenset(s.code for s in _SCALES.values() if s.long_names_carry_scale)
 
 SCALES: tuple[str, ...] = tuple(_SCALES)
+# The common ladder, rank -> rung name, lowest first: {0: "unclassified", ..., 4: "top secret"}.
+RUNGS: Mapping[int, str] = _ladder(_DATA)
+_RUNG_BY_KEY = {_key(name): rank for rank, name in RUNGS.items()}
 
 
 def _scale(scale: str) -> _Scale:
@@ -227,3 +248,67 @@ def compare(level: Level, clearance: Level) -> Comparison:
     if counterpart is None:
         return "no-equivalent"
     return "within" if counterpart.order <= clearance.order else "exceeds"
+
+
+def rung(name: str) -> int:
+    """The rank of the ladder rung called ``name`` ("CONFIDENTIAL", "top-secret", any case)."""
+    rank = _RUNG_BY_KEY.get(_key(name))
+    if rank is None:
+        raise ValueError(
+            f"{name!r} is not a rung of the classification ladder ({', '.join(RUNGS.values())})"
+        )
+    return rank
+
+
+def protection(scale: str, rank: int, name: str) -> Level:
+    """The level of ``scale`` named by the rule "a partner on ``scale`` protects levels of rank
+    ``rank``, which its scale lacks, as its level ``name``" (``SECRET`` or ``GBR:SECRET``); a
+    ValueError saying why when this node cannot apply that rule.
+
+    The rule must fill a gap: a scale with a level of that rank already has its equivalent.
+    And it must not protect the level less than a lower rank: a stand-in at or below the
+    scale's level of a lower rank would release (say) CONFIDENTIAL to whoever is cleared for
+    RESTRICTED.
+    """
+    target = _scale(scale)
+    rung_name = RUNGS[rank].upper()
+    if rank in target.by_rank:
+        raise ValueError(
+            f"the {target.code} scale has its own {rung_name} level "
+            f"({target.by_rank[rank].name}); a rule is only for ranks it lacks"
+        )
+    found = _own_level(target, name)
+    if found is None:
+        raise ValueError(f"{rung_name} = {name!r} is not a level of the {target.code} scale")
+    lower = [lvl for r, lvl in target.by_rank.items() if r < rank and lvl.order >= found.order]
+    if lower:
+        raise ValueError(
+            f"{rung_name} = {name!r} would protect it no better than {lower[-1].name}, the "
+            f"{target.code} level of a lower rank"
+        )
+    return found
+
+
+def protected_as(level: Level, scale: str, rules: Mapping[str, str]) -> Level | None:
+    """The level of ``scale`` at which a partner protects ``level`` under its rules ``rules``
+    (ladder rung -> level of ``scale``, as checked by ``protection``), when ``level`` has
+    no equivalent on ``scale``; None when it has one, when it has no rank, or when the rules
+    say nothing of its rank.
+    """
+    if level.rank is None or equivalent(level, scale) is not None:
+        return None
+    target = _scale(scale)
+    for name, stand_in in rules.items():
+        if rung(name) == level.rank:
+            return _own_level(target, stand_in)
+    return None
+
+
+def _own_level(target: _Scale, name: str) -> Level | None:
+    """The level of ``target`` that ``name`` names, bare ("SECRET") or with that scale's code
+    ("GBR:SECRET"); None for a level of another scale or of none."""
+    found = target.by_key.get(_key(name))
+    head, colon, tail = name.partition(":")
+    if found is None and colon and _SCALE_CODES.get(_key(head)) == target.code:
+        found = target.by_key.get(_key(tail))
+    return found

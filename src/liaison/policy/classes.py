@@ -1,6 +1,6 @@
-"""Release classes: objects that share markings, granular markings, originator and consents
-are decided together. A class id is the SHA-256 of its canonical key, so it can be computed
-from an object alone and rebuilt at any time."""
+"""Release classes: objects that share markings, granular markings, owner, originator and
+consents are decided together. A class id is the SHA-256 of its canonical key, so it can be
+computed from a stored version (its object and owner) and rebuilt at any time."""
 
 from __future__ import annotations
 
@@ -21,6 +21,11 @@ class ClassKey:
     definition: bool = False
     # Only with granular markings: whether a cut field is required depends on the type.
     type: str | None = None
+    # The agency that owns the version (a country code): the originator when the object
+    # names none, and whose marking definitions the policy reads for it.
+    owner: str | None = None
+    # Partners an officer withdrew this version from (`liaison withdraw`).
+    withdrawn: tuple[str, ...] = ()
 
     def canonical(self) -> str:
         return json.dumps(
@@ -31,6 +36,8 @@ class ClassKey:
                 "consents": list(self.consents),
                 "definition": self.definition,
                 "type": self.type,
+                "owner": self.owner,
+                "withdrawn": list(self.withdrawn),
             },
             separators=(",", ":"),
             sort_keys=True,
@@ -50,11 +57,18 @@ class ClassKey:
             consents=tuple(data["consents"]),
             definition=data["definition"],
             type=data["type"],
+            owner=data.get("owner"),
+            withdrawn=tuple(data.get("withdrawn", ())),
         )
 
 
-def class_key(obj: dict[str, Any], consents: tuple[str, ...] = ()) -> ClassKey:
-    """The release class of one object version."""
+def class_key(
+    obj: dict[str, Any],
+    owner: str | None,
+    consents: tuple[str, ...] = (),
+    withdrawn: tuple[str, ...] = (),
+) -> ClassKey:
+    """The release class of one object version owned by ``owner``."""
     refs = obj.get("object_marking_refs") or []
     granular: dict[str, set[str]] = {}
     for entry in obj.get("granular_markings") or []:
@@ -75,4 +89,6 @@ def class_key(obj: dict[str, Any], consents: tuple[str, ...] = ()) -> ClassKey:
         consents=tuple(sorted(set(consents))),
         definition=kind in ("marking-definition", "extension-definition"),
         type=kind if granular and isinstance(kind, str) else None,
+        owner=owner,
+        withdrawn=tuple(sorted(set(withdrawn))),
     )

@@ -18,8 +18,7 @@ import sqlalchemy as sa
 
 from liaison.policy.grants import required_properties
 from liaison.policy.tearline import apply_cuts, cut_references, references
-from liaison.store.objects import latest_bodies
-from liaison.store.pages import GrantedVersion, visible_ids
+from liaison.store.pages import GrantedVersion, visible_bodies
 
 MAX_CHAIN = 16
 
@@ -86,13 +85,17 @@ def sendable(
 
 
 def sendable_ids(connection: sa.Connection, partner: str, ids: Iterable[str]) -> set[str]:
-    """``sendable`` with the stored grants of ``partner``: one visibility lookup and one read
-    of bodies per level of required references."""
-    return sendable(
-        ids,
-        lambda found: visible_ids(connection, partner, found),
-        lambda found: latest_bodies(connection, found),
-    )
+    """``sendable`` with the stored grants of ``partner``: one lookup per level of required
+    references, each giving the newest version of each id the partner may see (whose
+    references are the ones that count for that partner)."""
+    seen: dict[str, dict[str, Any]] = {}
+
+    def granted(found: set[str]) -> set[str]:
+        visible = visible_bodies(connection, partner, found)
+        seen.update(visible)
+        return set(visible)
+
+    return sendable(ids, granted, lambda found: {i: seen[i] for i in found if i in seen})
 
 
 def released_copies(

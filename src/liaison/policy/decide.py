@@ -15,7 +15,7 @@ from datetime import date
 from typing import Literal
 
 from liaison.alliance import Community, Partner
-from liaison.markings.classification import Level, compare, parse_level
+from liaison.markings.classification import RUNGS, Level, compare, parse_level
 from liaison.markings.handling import Handling, eyes_only_country
 from liaison.policy.rules import NodeRules
 
@@ -102,6 +102,9 @@ def decide(
         return _withhold("not-a-partner", f"{partner_code} is a known non-partner")
     if partner.status == "suspended":
         return _withhold("partner-suspended", f"sharing with {partner_code} is suspended")
+    if originator.country == partner_code and not originator.is_node:
+        # An agency always sees its own objects, whatever they carry.
+        return Decision("release", (Reason("owner", f"{partner_code} is the originator"),))
     if markings.type in DEFINITION_TYPES:
         return Decision(
             "release",
@@ -306,8 +309,20 @@ class _Check:
             return True, Reason(code, f"{level.describe()} is within {what} {limit.describe()}")
         if outcome == "exceeds":
             return False, Reason(code, f"{level.describe()} exceeds {what} {limit.describe()}")
-        return False, Reason(
-            code, f"{level.describe()} has no equivalent on the {limit.scale} scale of {what}"
+        # A level the limit's scale lacks: the partner's own rule may say how it protects it.
+        stand_in = self.partner.protects(level, limit)
+        if stand_in is None:
+            return False, Reason(
+                code, f"{level.describe()} has no equivalent on the {limit.scale} scale of {what}"
+            )
+        within = stand_in.order <= limit.order
+        rule = f"protects_foreign {RUNGS[level.rank].upper()} = {stand_in.name}"  # type: ignore[index]
+        return within, Reason(
+            code,
+            f"{level.describe()} has no equivalent on the {limit.scale} scale; {self.code} "
+            f"protects it as {stand_in.describe()} under its rule ({rule}), "
+            + ("within" if within else "which exceeds")
+            + f" {what} {limit.describe()}",
         )
 
     def _third_party(

@@ -34,7 +34,7 @@ from liaison.policy.decide import (
 from liaison.policy.rules import NodeRules
 from liaison.stix.timestamps import from_micros, now_micros
 from liaison.store.alliance import read_communities, read_partners
-from liaison.store.objects import latest_bodies
+from liaison.store.objects import owned_definitions
 from liaison.store.schema import (
     grants,
     node,
@@ -42,6 +42,7 @@ from liaison.store.schema import (
     policy_changes,
     policy_state,
     release_classes,
+    withdrawals,
 )
 
 # Properties every STIX 2.1 SDO and SRO must have, beside those of its own type.
@@ -69,11 +70,22 @@ class PolicyWorld:
     identities: dict[str, str]  # partner identity id -> country code
     version: int
 
-    def originator(self, identity: str | None) -> Originator:
+    def originator(self, key: ClassKey) -> Originator:
+        """Who originated the class's objects: its ``created_by_ref``, else its owner."""
+        identity = key.originator
+        node_country = self.context.node_country
+        if identity is None and key.owner not in (None, node_country):
+            owner = self.context.partners.get(key.owner)
+            return Originator(owner.identity if owner else None, key.owner, False)
         if identity is None or identity == self.node_identity:
-            # An object with no created_by_ref stored here is the node's own.
-            return Originator(identity, self.context.node_country, True)
+            return Originator(identity, node_country, True)
         return Originator(identity, self.identities.get(identity), False)
+
+    def reads_definitions_of(self, key: ClassKey) -> frozenset[str | None]:
+        """Whose marking definitions count for the class: its owner's and the node's (the
+        standard TLP ids need no stored definition). Another partner's definition of a
+        marking the class uses is ignored, so nobody else can decide what it means."""
+        return frozenset({key.owner, self.context.node_country})
 
 
 def load_world(connection: sa.Connection) -> PolicyWorld:
@@ -93,35 +105,58 @@ def load_world(connection: sa.Connection) -> PolicyWorld:
     )
 
 
-def marking_handlings(connection: sa.Connection, ids: Iterable[str]) -> dict[str, Any]:
-    """What each marking id says: a Handling, or None when it is not understood."""
+@dataclass(frozen=True)
+class Definition:
+    """What a marking id says (a Handling, or None when it is not understood), and who
+    defined it (None for the standard TLP ids, which need no definition)."""
+
+    handling: Any
+    owner: str | None
+
+
+def marking_handlings(connection: sa.Connection, ids: Iterable[str]) -> dict[str, Definition]:
+    """What each marking id says, and whose definition says it."""
     wanted = sorted(set(ids))
-    definitions = latest_bodies(connection, wanted)
-    handlings: dict[str, Any] = {}
+    definitions = owned_definitions(connection, wanted)
+    handlings: dict[str, Definition] = {}
     for marking_id in wanted:
+        body, owner = definitions.get(marking_id, (None, None))
         try:
-            handlings[marking_id] = read_marking(marking_id, definitions.get(marking_id))
+            handlings[marking_id] = Definition(read_marking(marking_id, body), owner)
         except UnknownMarking:
-            handlings[marking_id] = None
+            handlings[marking_id] = Definition(None, owner)
     return handlings
 
 
-def markings_of(key: ClassKey, handlings: dict[str, Any], stix_type: str) -> ObjectMarkings:
+def markings_of(
+    key: ClassKey, handlings: dict[str, Definition], stix_type: str, readers: frozenset
+) -> ObjectMarkings:
+    def handling(marking_id: str) -> Any:
+        found = handlings.get(marking_id)
+        if found is None or (found.owner is not None and found.owner not in readers):
+            return None  # unknown: withheld
+        return found.handling
+
     return ObjectMarkings(
         type=stix_type,
-        object_level=tuple(Marking(m, handlings.get(m)) for m in key.markings),
-        granular=tuple(Marking(m, handlings.get(m), sel) for m, sel in key.granular),
+        object_level=tuple(Marking(m, handling(m)) for m in key.markings),
+        granular=tuple(Marking(m, handling(m), sel) for m, sel in key.granular),
         required=required_properties(key.type),
     )
 
 
 def decide_class(
-    key: ClassKey, world: PolicyWorld, handlings: dict[str, Any], partner: str, at: date
+    key: ClassKey, world: PolicyWorld, handlings: dict[str, Definition], partner: str, at: date
 ) -> Decision:
+    if partner in key.withdrawn:
+        return Decision(
+            "withhold",
+            (Reason("withdrawn", f"an officer withdrew this version from {partner}"),),
+        )
     stix_type = "marking-definition" if key.definition else (key.type or "object")
     return decide(
-        markings_of(key, handlings, stix_type),
-        world.originator(key.originator),
+        markings_of(key, handlings, stix_type, world.reads_definitions_of(key)),
+        world.originator(key),
         frozenset(key.consents),
         partner,
         world.context,
@@ -344,9 +379,16 @@ def rebuild(connection: sa.Connection) -> int:
     connection.execute(release_classes.delete())
     keys: dict[str, ClassKey] = {}
     updates: list[dict[str, Any]] = []
-    rows = connection.execute(sa.select(objects.c.id, objects.c.version, objects.c.body))
-    for oid, version, body in rows:
-        key = class_key(json.loads(body))
+    withdrawn: dict[tuple[str, int], list[str]] = {}
+    for oid, version, partner in connection.execute(
+        sa.select(withdrawals.c.object_id, withdrawals.c.version, withdrawals.c.partner)
+    ):
+        withdrawn.setdefault((oid, version), []).append(partner)
+    rows = connection.execute(
+        sa.select(objects.c.id, objects.c.version, objects.c.owner, objects.c.body)
+    )
+    for oid, version, owner, body in rows:
+        key = class_key(json.loads(body), owner, withdrawn=tuple(withdrawn.get((oid, version), ())))
         keys.setdefault(key.id, key)
         updates.append({"oid": oid, "ver": version, "cls": key.id})
     for start in range(0, len(updates), 1000):

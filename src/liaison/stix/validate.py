@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
 from stix2validator import ValidationOptions, validate_instance
+
+from liaison.children import end_with_parent
 
 _OPTIONS = ValidationOptions(version="2.1")
 # Below this many objects, validating in-process beats starting a pool.
@@ -49,8 +52,15 @@ def validate_all(
     if workers <= 1 or len(objects) < PARALLEL_THRESHOLD:
         return _collect(map(_validate_chunk, chunks), on_progress)
     # fork: the workers inherit the already imported validator instead of importing it again.
+    # The workers end with this process, even if it is killed: they are started here, in the
+    # thread that waits for them, which lives until they are done.
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=context,
+        initializer=end_with_parent,
+        initargs=(os.getpid(),),
+    ) as pool:
         return _collect(pool.map(_validate_chunk, chunks), on_progress)
 
 
@@ -68,21 +78,41 @@ def _collect(
 class ValidatorProcess:
     """A validator in a process of its own, for servers: validation is CPU-bound Python, and
     run in the server's process it would hold the GIL against every other request. Started
-    with ``spawn`` (never ``fork`` a process that runs threads), on first use."""
+    with ``spawn`` (never ``fork`` a process that runs threads), on first use.
+
+    The process ends with the server, even when the server is killed. It is started from a
+    thread of this object's own, never from the request's: Linux's parent-death signal fires
+    when the thread that started a child ends, and a server's request threads come and go."""
 
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
+        self._starter: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
 
     def __call__(self, objects: Sequence[dict[str, Any]]) -> list[list[str]]:
         if not objects:
             return []
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn")
-            )
-        return self._pool.submit(_validate_chunk, list(objects)).result()
+        with self._lock:
+            if self._pool is None or self._starter is None:
+                self._starter = ThreadPoolExecutor(
+                    max_workers=1, thread_name_prefix="liaison-validator"
+                )
+                self._pool = ProcessPoolExecutor(
+                    max_workers=1,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=end_with_parent,
+                    initargs=(os.getpid(),),
+                )
+            pool, starter = self._pool, self._starter
+        # The pool starts its process inside submit: submit on the starter's thread.
+        submitted = starter.submit(pool.submit, _validate_chunk, list(objects)).result()
+        return submitted.result()
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
-            self._pool = None
+        with self._lock:
+            pool, starter = self._pool, self._starter
+            self._pool = self._starter = None
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+        if starter is not None:
+            starter.shutdown()

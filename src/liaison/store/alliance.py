@@ -126,28 +126,59 @@ def _partner_row(partner: Partner) -> dict[str, object]:
         "clearance_level": partner.clearance.level if partner.clearance else None,
         "trust": partner.trust,
         "status": partner.status,
-        "agreement": partner.agreement,
+        "agreement": _agreement_text(partner.agreement, partner.protects_foreign),
     }
+
+
+# The ``agreement`` column holds what the node's security agreement with the partner says: its
+# free text, and the partner's rules for levels its scale lacks (``protects_foreign``), which
+# such agreements set. Without rules it is the plain text, as before those rules existed; with
+# them it is a JSON object with exactly these keys.
+_AGREEMENT_KEYS = frozenset({"agreement", "protects_foreign"})
+
+
+def _agreement_text(agreement: str, protects_foreign: dict[str, str]) -> str:
+    if not protects_foreign and _agreement_parts(agreement) == (agreement, {}):
+        return agreement
+    body = {"agreement": agreement, "protects_foreign": protects_foreign}
+    return json.dumps(body, sort_keys=True, ensure_ascii=False)
+
+
+def _agreement_parts(text: str) -> tuple[str, dict[str, str]]:
+    """(free text, protects_foreign) of a stored ``agreement``. Plain text that merely looks
+    like the JSON form is always stored in that form, so reading is never ambiguous."""
+    if text.startswith("{"):
+        try:
+            body = json.loads(text)
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and set(body) == _AGREEMENT_KEYS:
+            return body["agreement"], body["protects_foreign"]
+    return text, {}
 
 
 def read_partners(connection: sa.Connection) -> list[Partner]:
     rows = connection.execute(sa.select(partners).order_by(partners.c.code))
-    return [
-        Partner(
-            country=row.code,
-            name=row.name,
-            identity=row.identity_id,
-            clearance=(
-                Clearance(scale=row.clearance_scale, level=row.clearance_level)
-                if row.clearance_scale
-                else None
-            ),
-            trust=row.trust,
-            status=row.status,
-            agreement=row.agreement,
+    found = []
+    for row in rows:
+        agreement, protects_foreign = _agreement_parts(row.agreement)
+        found.append(
+            Partner(
+                country=row.code,
+                name=row.name,
+                identity=row.identity_id,
+                clearance=(
+                    Clearance(scale=row.clearance_scale, level=row.clearance_level)
+                    if row.clearance_scale
+                    else None
+                ),
+                trust=row.trust,
+                status=row.status,
+                agreement=agreement,
+                protects_foreign=protects_foreign,
+            )
         )
-        for row in rows
-    ]
+    return found
 
 
 def read_communities(connection: sa.Connection) -> list[Community]:

@@ -1,5 +1,9 @@
 """What a partner may see: object versions joined with the partner's grants.
 
+A partner's view is taken within what it may see: "last" is the newest version whose class
+is granted to it, "first" the oldest, so a partner gets the newest version it may see and
+nothing tells it that a newer one exists.
+
 The read path never loops over objects. A page is answered per granted release class: for
 each class the partner may see, an index range on ``(release_class, date_added)`` yields at
 most ``limit + 1`` entries (all classes in one UNION ALL statement), the smallest
@@ -14,16 +18,16 @@ import functools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import sqlalchemy as sa
 
 from liaison.store.engine import execute_compiled
+from liaison.store.objects import Versions
 from liaison.store.schema import grants, objects
 
 # SQLite allows at most 500 terms in one compound SELECT.
 _CLASSES_PER_STATEMENT = 400
-Versions = Literal["last", "first", "all"] | tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,7 @@ class PageQuery:
 
     types: tuple[str, ...] = ()  # empty: any type
     ids: tuple[str, ...] = ()  # empty: any id
-    versions: Versions = "last"
+    versions: Versions = field(default_factory=Versions)
     spec_versions: tuple[str, ...] = ()
     added_after: int | None = None
     limit: int = 100
@@ -95,25 +99,25 @@ def granted_versions(
     ]
 
 
-def visible_ids(connection: sa.Connection, partner: str, ids: Iterable[str]) -> set[str]:
-    """Which of ``ids`` ``partner`` may see (their latest version is granted)."""
+def visible_bodies(
+    connection: sa.Connection, partner: str, ids: Iterable[str]
+) -> dict[str, dict[str, Any]]:
+    """Of ``ids``, those ``partner`` may see, each with the newest version it may see."""
     wanted = sorted(set(ids))
-    found: set[str] = set()
+    found: dict[str, tuple[int, str]] = {}
     for start in range(0, len(wanted), 500):
         rows = connection.execute(
-            sa.select(objects.c.id)
+            sa.select(objects.c.id, objects.c.version, objects.c.body)
             .join(
                 grants,
                 sa.and_(grants.c.class_id == objects.c.release_class, grants.c.partner == partner),
             )
-            .where(
-                objects.c.id.in_(wanted[start : start + 500]),
-                objects.c.latest.is_(True),
-                grants.c.decision != "withhold",
-            )
+            .where(objects.c.id.in_(wanted[start : start + 500]), grants.c.decision != "withhold")
         )
-        found.update(rows.scalars())
-    return found
+        for oid, version, body in rows:
+            if oid not in found or version > found[oid][0]:
+                found[oid] = (version, body)
+    return {oid: json.loads(body) for oid, (_, body) in found.items()}
 
 
 def count_latest_in_classes(connection: sa.Connection, class_ids: list[str]) -> int:
@@ -155,7 +159,8 @@ def visibility_counts(connection: sa.Connection) -> dict[str, dict[str, int]]:
 def _shape(query: PageQuery, classes: int) -> tuple[Any, ...]:
     """What the page statement's SQL depends on: the number of classes and of each filter's
     values, never the values themselves (those are bound)."""
-    versions = query.versions if isinstance(query.versions, str) else len(query.versions)
+    match = query.versions
+    versions = "all" if match.all else (match.first, match.last, len(match.at))
     return (
         classes,
         query.added_after is not None,
@@ -181,26 +186,49 @@ def _filters(shape: tuple[Any, ...]) -> list[sa.ColumnElement[bool]]:
         conditions.append(objects.c.id.in_(_bound("id", ids)))
     if spec_versions:
         conditions.append(objects.c.spec_version.in_(_bound("spec", spec_versions)))
-    if versions == "last":
-        conditions.append(objects.c.latest.is_(True))
-    elif versions == "first":
-        earlier = objects.alias("earlier")
-        conditions.append(
-            ~sa.exists().where(earlier.c.id == objects.c.id, earlier.c.version < objects.c.version)
-        )
-    elif isinstance(versions, int):
-        conditions.append(objects.c.version.in_(_bound("version", versions)))
+    if versions != "all":
+        first, last, exact = versions
+        chosen: list[sa.ColumnElement[bool]] = []
+        if last:
+            # The stored newest is always the newest the partner may see when its class is
+            # granted (the page only reads granted classes); otherwise look for a newer one.
+            chosen.append(
+                sa.or_(objects.c.latest.is_(True), ~_granted_other(lambda o: o > objects.c.version))
+            )
+        if first:
+            chosen.append(~_granted_other(lambda o: o < objects.c.version))
+        if exact:
+            chosen.append(objects.c.version.in_(_bound("version", exact)))
+        conditions.append(sa.or_(*chosen) if chosen else sa.false())
     return conditions
 
 
-def _values(query: PageQuery, classes: list[str]) -> dict[str, Any]:
-    values: dict[str, Any] = {"wanted": query.limit + 1, "added_after": query.added_after}
+def _granted_other(order: Any) -> sa.Exists:
+    """Whether the partner may see another version of the same object, ordered by ``order``
+    against this one."""
+    other = objects.alias("other")
+    grant = grants.alias("other_grant")
+    return sa.exists().where(
+        other.c.id == objects.c.id,
+        order(other.c.version),
+        grant.c.class_id == other.c.release_class,
+        grant.c.partner == sa.bindparam("partner"),
+        grant.c.decision != "withhold",
+    )
+
+
+def _values(query: PageQuery, partner: str, classes: list[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "wanted": query.limit + 1,
+        "added_after": query.added_after,
+        "partner": partner,
+    }
     for name, items in (
         ("class", classes),
         ("type", query.types),
         ("id", query.ids),
         ("spec", query.spec_versions),
-        ("version", query.versions if isinstance(query.versions, tuple) else ()),
+        ("version", query.versions.at),
     ):
         values.update({f"{name}{i}": item for i, item in enumerate(items)})
     return values
@@ -231,12 +259,14 @@ def _compiled(dialect: sa.Dialect, shape: tuple[Any, ...]) -> sa.Compiled:
     return statement.compile(dialect=dialect)
 
 
-def _page_rows(connection: sa.Connection, query: PageQuery, classes: list[str]) -> list[Any]:
+def _page_rows(
+    connection: sa.Connection, query: PageQuery, partner: str, classes: list[str]
+) -> list[Any]:
     """The first ``limit + 1`` versions of these classes matching ``query``: each class's
     own index range gives at most that many keys, the database merges them, and only the
     winners are read whole."""
     compiled = _compiled(connection.dialect, _shape(query, len(classes)))
-    params = compiled.construct_params(_values(query, classes))
+    params = compiled.construct_params(_values(query, partner, classes))
     return execute_compiled(connection, compiled, params).all()
 
 
@@ -256,7 +286,9 @@ def page(connection: sa.Connection, partner: str, query: PageQuery) -> Page:
     classes = sorted(granted)
     rows: list[Any] = []
     for start in range(0, len(classes), _CLASSES_PER_STATEMENT):
-        rows.extend(_page_rows(connection, query, classes[start : start + _CLASSES_PER_STATEMENT]))
+        rows.extend(
+            _page_rows(connection, query, partner, classes[start : start + _CLASSES_PER_STATEMENT])
+        )
     if len(classes) > _CLASSES_PER_STATEMENT:
         rows = sorted(rows, key=lambda row: row[1])[:wanted]
     versions = [

@@ -22,6 +22,9 @@ objects = sa.Table(
     sa.Column("latest", sa.Boolean, nullable=False),
     sa.Column("date_added", sa.BigInteger, nullable=False),
     sa.Column("received_from", sa.String(3)),
+    # Who may version, delete or re-mark it: the node's country for its own objects, the
+    # partner's code for a partner's (docs/policy.md, "What is ours stays ours").
+    sa.Column("owner", sa.String(3), nullable=False),
     sa.Column("body", sa.Text, nullable=False),
     # policy.classes.class_key(body).id: derived, rebuilt by `liaison policy rebuild`.
     sa.Column("release_class", sa.String(64)),
@@ -29,6 +32,19 @@ objects = sa.Table(
     sa.Index("ix_objects_type_latest", "type", "latest"),
     sa.Index("ix_objects_created_by_ref", "created_by_ref"),
     sa.Index("ix_objects_class_added", "release_class", "date_added"),
+)
+
+# Versions an officer withdrew from partners (`liaison withdraw`): their release class names
+# the partners, who are then withheld them. A policy fact, recorded in the ledger.
+withdrawals = sa.Table(
+    "withdrawals",
+    metadata,
+    sa.Column("object_id", sa.String(300), primary_key=True),
+    sa.Column("version", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("partner", sa.String(3), primary_key=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("at", sa.BigInteger, nullable=False),
+    sa.Column("entry", sa.BigInteger),
 )
 
 # One row: the last date_added handed out. Writers lock it, so date_added is unique and
@@ -268,4 +284,19 @@ peer_checkpoints = sa.Table(
     sa.Column("size", sa.BigInteger, primary_key=True, autoincrement=False),
     sa.Column("note", sa.Text, nullable=False),
     sa.Column("seen", sa.BigInteger, nullable=False),
+)
+
+# Consecutive failed TAXII sign-ins per user name ("user") and per client address ("address"),
+# shared by every server process (taxii.credentials.SignInThrottle). A name or address that is
+# long or not printable is stored as "sha256:" and its hash. A counter with no failure for a
+# day is forgotten (its row deleted).
+sign_in_failures = sa.Table(
+    "sign_in_failures",
+    metadata,
+    sa.Column("kind", sa.String(8), primary_key=True),
+    sa.Column("subject", sa.String(200), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    # Microseconds since the epoch.
+    sa.Column("last_failure", sa.BigInteger, nullable=False),
+    sa.Index("ix_sign_in_failures_last", "last_failure"),
 )

@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from liaison.alliance import Collection
-from liaison.errors import InputError, LiaisonError
+from liaison.errors import InputError, LiaisonError, SignInRefused
 from liaison.fingerprint.copies import fingerprint_secret, mark
 from liaison.importer import import_objects
 from liaison.ledger import log, receipts
@@ -38,9 +38,10 @@ from liaison.stix.timestamps import from_micros, now_micros, to_micros
 from liaison.stix.validate import ValidatorProcess
 from liaison.store.alliance import read_collections, read_communities
 from liaison.store.engine import write_transaction
+from liaison.store.objects import Versions, delete_versions
 from liaison.store.pages import Page, PageQuery, page
-from liaison.store.schema import objects, statuses
-from liaison.taxii.credentials import Authenticator
+from liaison.store.schema import statuses
+from liaison.taxii.credentials import Authenticator, authenticator_for, client_address
 from liaison.taxii.cursor import Cursors
 from liaison.taxii.errors import TaxiiError, error_body
 from liaison.taxii.media import TAXII_MEDIA_TYPE, accepts_taxii, is_taxii_content
@@ -68,8 +69,9 @@ def _taxii_error(status: int, title: str, description: str = "") -> TaxiiRespons
     return TaxiiResponse(error_body(status, title, description), status, headers=headers)
 
 
-def create_app(node: Node) -> FastAPI:
-    """The TAXII server of ``node``."""
+def create_app(node: Node, authenticator: Authenticator | None = None) -> FastAPI:
+    """The TAXII server of ``node``; ``authenticator`` (tests: a clock, a hasher) defaults to
+    the one the node's settings describe."""
     app = FastAPI(
         title="Liaison TAXII 2.1",
         version="2.1",
@@ -78,7 +80,7 @@ def create_app(node: Node) -> FastAPI:
         redoc_url=None,
         default_response_class=TaxiiResponse,
     )
-    authenticator = Authenticator()
+    sign_in = authenticator or authenticator_for(node.engine, node.settings)
     signing_key = load_signing_key(node.settings.home)
     private = signing_key.private_bytes(
         serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
@@ -99,6 +101,13 @@ def create_app(node: Node) -> FastAPI:
         status = exc.http_status if exc.http_status < 500 else 500
         text = str(exc) if status < 500 else "the server could not complete the request"
         return _taxii_error(status, exc.title, text)
+
+    @app.exception_handler(SignInRefused)
+    async def _refused(_: Request, exc: SignInRefused) -> Response:
+        # Throttled (429) or every password-check slot busy (503): when to come back.
+        body = error_body(exc.http_status, exc.title, str(exc))
+        headers = {"Retry-After": str(exc.retry_after)}
+        return TaxiiResponse(body, exc.http_status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> Response:
@@ -125,6 +134,11 @@ def create_app(node: Node) -> FastAPI:
         header = request.headers.get("authorization", "")
         scheme, _, value = header.partition(" ")
         found: str | None = None
+        peer = request.client.host if request.client else ""
+        # Failures count per address too: a trusted proxy's X-Forwarded-For names it.
+        address = client_address(
+            peer, request.headers.getlist("x-forwarded-for"), settings.trusted_proxies
+        )
         if scheme.lower() == "basic":
             try:
                 username, _, password = (
@@ -132,16 +146,16 @@ def create_app(node: Node) -> FastAPI:
                 )
             except (binascii.Error, UnicodeDecodeError):
                 username, password = "", ""
-            found = authenticator.basic(conn, username, password) if username else None
+            # Throttled (429) or busy (503) raise SignInRefused before any secret is checked.
+            found = sign_in.basic(conn, username, password, address)
         elif scheme.lower() == "bearer":
-            found = authenticator.bearer(conn, value.strip())
+            found = sign_in.bearer(conn, value.strip(), address)
         elif not header and settings.client_cert_header:
             # Mutual TLS, terminated by a proxy that passes the verified certificate's
             # fingerprint; only proxies the node trusts may speak for a client.
-            client = request.client.host if request.client else ""
             presented = request.headers.get(settings.client_cert_header, "")
-            if presented and client in settings.trusted_proxies:
-                found = authenticator.certificate(conn, presented)
+            if presented and peer in settings.trusted_proxies:
+                found = sign_in.certificate(conn, presented)
         if found is None:
             raise TaxiiError(401, "Unauthorized", "valid credentials are required")
         return found
@@ -444,7 +458,7 @@ def create_app(node: Node) -> FastAPI:
             raise TaxiiError(400, "Bad request", "expected an envelope with an objects list")
         accepted, refused = [], []
         for obj in document["objects"]:
-            problem = _refusal(obj, collection, node.identity_id)
+            problem = _refusal(obj, collection)
             if problem:
                 refused.append({"id": _id_of(obj), "message": problem})
             else:
@@ -541,14 +555,19 @@ def create_app(node: Node) -> FastAPI:
         return {"witnesses": await run_in_threadpool(store)}
 
     @app.delete(f"/{API_ROOT}/collections/{{collection_id}}/objects/{{object_id}}/")
-    def delete_object(collection_id: str, object_id: str, code: Partner) -> Response:
+    def delete_object(
+        collection_id: str,
+        object_id: str,
+        code: Partner,
+        match_version: Annotated[str | None, Query(alias="match[version]")] = None,
+    ) -> Response:
+        # Without match[version], every version goes (TAXII 2.1, 5.7).
+        versions = _versions(match_version, default=Versions(last=False, all=True))
         with write_transaction(node.engine) as conn:
             if not collection_for(conn, code, collection_id).can_write:
                 raise TaxiiError(403, "Forbidden", "you may not delete from this collection")
-            # A partner may delete only what it sent: never the node's or a third party's.
-            deleted = conn.execute(
-                objects.delete().where(objects.c.id == object_id, objects.c.received_from == code)
-            ).rowcount
+            # A partner deletes only versions it owns: never the node's or a third party's.
+            deleted = delete_versions(conn, code, object_id, versions)
         if not deleted:
             raise TaxiiError(404, "Object not found", f"no object {object_id} from you here")
         return Response(status_code=200, media_type=TAXII_MEDIA_TYPE)
@@ -560,13 +579,11 @@ def _id_of(obj: Any) -> str:
     return obj.get("id", "?") if isinstance(obj, dict) and isinstance(obj.get("id"), str) else "?"
 
 
-def _refusal(obj: Any, collection: Collection, node_identity: str) -> str | None:
+def _refusal(obj: Any, collection: Collection) -> str | None:
     if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
         return "not a STIX object"
     if not isinstance(obj.get("id"), str):
         return "no id"
-    if obj.get("created_by_ref") == node_identity or obj.get("id") == node_identity:
-        return "a partner cannot send an object that claims this node as its originator"
     if collection.types and obj["type"] not in collection.types:
         return f"this collection does not hold {obj['type']} objects"
     return None
@@ -583,15 +600,20 @@ def _timestamp(name: str, value: str) -> int:
         raise InputError(f"{name} is not a timestamp: {value!r}") from None
 
 
-def _versions(value: str | None) -> Any:
-    if value is None or value == "last":
-        return "last"
+def _versions(value: str | None, default: Versions | None = None) -> Versions:
+    """``match[version]``: any mix of ``first``, ``last``, ``all`` and timestamps."""
     parts = _split(value)
-    if parts in (("first",), ("all",), ("last",)):
-        return parts[0]
-    if "all" in parts:
-        return "all"
-    return tuple(_timestamp("match[version]", part) for part in parts)
+    if not parts:
+        return default or Versions()
+    keywords = {"first", "last", "all"}
+    return Versions(
+        first="first" in parts,
+        last="last" in parts,
+        all="all" in parts,
+        at=tuple(
+            sorted({_timestamp("match[version]", p) for p in parts if p not in keywords})
+        ),
+    )
 
 
 def app_from_env() -> FastAPI:

@@ -1,0 +1,71 @@
+"""Who owns a version a writer submits: the first of the write path's checks.
+
+A partner (over TAXII, or a peer) may send only its own objects: each is owned by the
+partner, whatever its ``created_by_ref`` says or omits, and one that names anybody else as
+its originator, or that takes the id of an agency's identity, is refused. What the node's
+operator imports is owned by the partner its ``created_by_ref`` names (intelligence a partner
+gave out of band) or whose identity it is, else by the node. ``objects.add_objects`` then
+refuses a version of an id that another agency owns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from liaison.markings.handling import ACS_EXTENSION, LIAISON_EXTENSION
+from liaison.markings.tlp import TLP_EXTENSION, TLP_LEVELS
+from liaison.store.schema import node, partners
+
+# Definitions whose meaning the standards or this product fix: never taken from a partner.
+STANDARD = frozenset({*TLP_LEVELS, TLP_EXTENSION, LIAISON_EXTENSION, ACS_EXTENSION})
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The owner of one submitted object, or why it is refused (``owner`` is then None)."""
+
+    owner: str | None
+    refusal: str | None = None
+    # A standard definition a partner sent along (TLP 2.0, the marking extensions): known
+    # here, never taken from a partner.
+    standard: bool = False
+
+
+def claims(
+    connection: sa.Connection, batch: Sequence[dict[str, Any]], submitter: str | None
+) -> list[Claim]:
+    """The claim of each object of ``batch``, written by ``submitter`` (a partner's code, or
+    None for the node's own operator)."""
+    country, node_identity = connection.execute(sa.select(node.c.country, node.c.identity_id)).one()
+    identities = {
+        identity: code
+        for code, identity in connection.execute(sa.select(partners.c.code, partners.c.identity_id))
+    }
+    identities[node_identity] = country
+    if submitter is None:
+        return [
+            Claim(identities.get(obj.get("created_by_ref")) or identities.get(obj["id"], country))
+            for obj in batch
+        ]
+    own = next((i for i, code in identities.items() if code == submitter), None)
+    return [_partner_claim(obj, submitter, own, identities) for obj in batch]
+
+
+def _partner_claim(
+    obj: dict[str, Any], submitter: str, own: str | None, identities: dict[str, str]
+) -> Claim:
+    oid, creator = obj.get("id"), obj.get("created_by_ref")
+    if oid in STANDARD:
+        return Claim(None, standard=True)
+    if creator is not None and creator != own:
+        who = identities.get(creator, creator) if isinstance(creator, str) else repr(creator)
+        return Claim(
+            None, f"names {who} as its originator: {submitter} may send only its own objects"
+        )
+    if oid in identities and identities[oid] != submitter:
+        return Claim(None, f"is the identity of {identities[oid]}: only that agency sends it")
+    return Claim(submitter)
