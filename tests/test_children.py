@@ -27,11 +27,12 @@ from liaison.settings import Settings
 from liaison.stix.validate import ValidatorProcess
 from liaison.store.engine import write_transaction
 from liaison.taxii.credentials import issue_credentials
+from tests.conftest import HTTP_TIMEOUT, PATIENCE
 from tests.stix_factory import bundle, indicator
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
-DEADLINE = 30.0  # seconds for the orphans to go: generous, the usual is well under one
+DEADLINE = PATIENCE  # seconds for the orphans to go: generous, the usual is well under one
 START_DEADLINE = 180.0  # seconds for a parent to start its children on a busy machine
 
 pytestmark = pytest.mark.skipif(
@@ -273,7 +274,7 @@ def test_killed_server_leaves_no_workers_nor_validators(tmp_path):
             base_url=f"http://127.0.0.1:{port}",
             auth=(issued.username, issued.password),
             headers={"Accept": accept, "Content-Type": accept},
-            timeout=60,
+            timeout=HTTP_TIMEOUT,
         ) as client,
     ):
 

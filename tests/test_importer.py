@@ -14,6 +14,7 @@ from liaison.settings import InputLimits
 from liaison.stix.timestamps import now_micros
 from liaison.store.objects import count_versions
 from liaison.store.schema import clock, objects
+from tests.conftest import PATIENCE
 from tests.stix_factory import bundle, indicator, invalid_indicator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,7 +83,7 @@ def test_killed_import_leaves_nothing_partial(node):
     worker = _worker(node, "0", "1200", "--pause", "30")
     assert worker.stdout.readline().strip() == "batch"  # 500 objects written, not committed
     worker.send_signal(signal.SIGKILL)
-    worker.wait(timeout=30)
+    worker.wait(timeout=PATIENCE)
     assert stored_count(node) == before
     # The store is usable afterwards and the same import now succeeds whole.
     report = import_objects(node.engine, [indicator(n) for n in range(1200)])

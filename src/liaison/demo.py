@@ -14,7 +14,7 @@ from liaison.ingest.pipeline import ingest
 from liaison.ingest.read import read_paths
 from liaison.ingest.run import definitions
 from liaison.ingest.sources import load_sources
-from liaison.markings.tlp import tlp_name
+from liaison.markings.names import marking_name
 from liaison.node import Node, apply_alliance, init_node
 from liaison.settings import Settings
 from liaison.stix.parse import parse_payload
@@ -73,13 +73,9 @@ def holdings(node: Node) -> Counter[tuple[str, str]]:
     counts: Counter[tuple[str, str]] = Counter()
     with node.engine.connect() as connection:
         latest = [stored.object for stored in latest_versions(connection)]
-    names = {
-        obj["id"]: obj.get("name", obj["id"])
-        for obj in latest
-        if obj["type"] == "marking-definition"
-    }
+    definitions = {obj["id"]: obj for obj in latest if obj["type"] == "marking-definition"}
     for obj in latest:
         refs = obj.get("object_marking_refs") or []
-        label = ", ".join(tlp_name(ref) or names.get(ref, ref) for ref in refs) or "unmarked"
+        label = ", ".join(marking_name(ref, definitions.get(ref)) for ref in refs) or "unmarked"
         counts[(obj["type"], label)] += 1
     return counts

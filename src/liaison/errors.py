@@ -7,8 +7,10 @@ The tree, with the CLI exit code and the HTTP status each maps to::
     │   ├── PayloadTooLarge           exit 2, 413
     │   ├── MalformedJSON             exit 2, 400
     │   ├── NotStix                   exit 2, 400
-    │   └── HostileStructure          exit 2, 400   too deep, a string too long
-    ├── ConfigError                   exit 2, 400   an alliance file or setting is wrong
+    │   ├── HostileStructure          exit 2, 400   too deep, a string too long
+    │   └── UnknownType               exit 2, 400   a --type or --kind no one knows
+    ├── ConfigError                   exit 2, 400   an alliance file, setting or option is wrong
+    │   └── CannotListen              exit 2, 400   serve: the port is taken, the host not ours
     ├── NodeError                     exit 1, 500
     │   ├── NodeNotInitialised        exit 1, 500   run `liaison init` first
     │   └── NodeConflict              exit 1, 500   init would overwrite another node or key
@@ -24,9 +26,19 @@ The tree, with the CLI exit code and the HTTP status each maps to::
 
 The CLI prints ``str(error)`` on one line and exits with ``error.exit_code``; the TAXII
 server answers with ``error.http_status`` and an error body built from the same text.
+docs/cli.md ("Errors and exit codes") lists what the commands say.
 """
 
 from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+def did_you_mean(word: str, known: Iterable[str]) -> str:
+    """``": did you mean X?"`` for the known name closest to a mistyped one, else ``""``."""
+    close = difflib.get_close_matches(word, sorted(set(known)), n=1, cutoff=0.6)
+    return f": did you mean {close[0]}?" if close else ""
 
 
 class LiaisonError(Exception):
@@ -58,10 +70,24 @@ class HostileStructure(InputError):
     title = "Input structure refused"
 
 
+class UnknownType(InputError):
+    """A filter names a STIX type (neither STIX 2.1's nor a custom type in the store) or a
+    ledger entry kind that does not exist."""
+
+    title = "Unknown type"
+
+
 class ConfigError(LiaisonError):
     exit_code = 2
     http_status = 400
     title = "Configuration error"
+
+
+class CannotListen(ConfigError):
+    """``liaison serve`` cannot listen where asked: the port is taken, needs privileges, or
+    the host is not an address of this machine."""
+
+    title = "Cannot listen"
 
 
 class NodeError(LiaisonError):

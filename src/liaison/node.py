@@ -28,7 +28,7 @@ from liaison.stix.ids import derived_id
 from liaison.stix.timestamps import stix_now
 from liaison.store import schema
 from liaison.store.alliance import AllianceChanges, save_alliance
-from liaison.store.engine import create_engine, write_transaction
+from liaison.store.engine import create_engine, sqlite_file, write_transaction
 from liaison.store.migrate import current_revision, head_revision, upgrade
 from liaison.store.objects import add_objects, versions_of
 
@@ -160,7 +160,9 @@ def init_node(
 
 
 def open_node(settings: Settings) -> Node:
-    """The initialised node of ``settings``; NodeNotInitialised if there is none."""
+    """The initialised node of ``settings``; NodeNotInitialised if there is none, in which
+    case nothing was created (no home, no database file)."""
+    require_store(settings)
     engine = create_engine(settings.database_url)
     try:
         revision = current_revision(engine)
@@ -180,6 +182,15 @@ def open_node(settings: Settings) -> Node:
     if row is None:
         raise NodeNotInitialised("the store has no node: run `liaison init` first")
     return _open(engine, settings, row)
+
+
+def require_store(settings: Settings) -> None:
+    """NodeNotInitialised, before anything is created, if the SQLite store does not exist."""
+    path = sqlite_file(settings.database_url)
+    if path is not None and not path.is_file():
+        raise NodeNotInitialised(
+            f"no node in {settings.home} ({path} does not exist): run `liaison init` first"
+        )
 
 
 def _open(engine: sa.Engine, settings: Settings, row: sa.Row) -> Node:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import random
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,6 +36,7 @@ from liaison.settings import Settings
 from liaison.store.engine import write_transaction
 from liaison.store.objects import add_objects, version_of
 from liaison.store.schema import disclosures
+from tests.conftest import TEXTS
 
 SECRET = bytes(range(100, 132))
 PARTNERS = [f"P{i:02d}" for i in range(1, 31)]
@@ -169,11 +169,9 @@ def synthetic_reports() -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def seed_reports() -> list[dict[str, Any]]:
-    seeds = Path(__file__).resolve().parents[3] / "shared" / "seeds"
-    if not seeds.is_dir():
-        pytest.skip("../shared/seeds is not beside this checkout")
-    texts = [p.read_text(encoding="utf-8") for p in sorted(seeds.glob("*.txt"))]
+def news_reports() -> list[dict[str, Any]]:
+    """The five news reports written for the tests (tests/texts/), 700 to 1,000 words each."""
+    texts = [p.read_text(encoding="utf-8") for p in sorted(TEXTS.glob("*.txt"))]
     return [report(100 + n, text, name=text.split("\n", 1)[0]) for n, text in enumerate(texts)]
 
 
@@ -337,36 +335,36 @@ def test_only_partners_that_received_a_source_are_candidates(synthetic_reports):
     assert finding.accused == ("P06",)
 
 
-# --- accusation on the seeds --------------------------------------------------------------------
+# --- accusation on the news texts ---------------------------------------------------------------
 
 
-def test_seeds_a_single_leakers_full_copy_of_three_reports(seed_reports):
-    leak = "\n\n".join(text_of(copy_of(r, "P14")) for r in seed_reports[:3])
-    finding = trace(SECRET, leak, candidates_of(seed_reports), everyone(seed_reports))
+def test_news_a_single_leakers_full_copy_of_three_reports(news_reports):
+    leak = "\n\n".join(text_of(copy_of(r, "P14")) for r in news_reports[:3])
+    finding = trace(SECRET, leak, candidates_of(news_reports), everyone(news_reports))
     assert finding.accused == ("P14",)
-    assert {s.object_id for s in finding.sources} == {r["id"] for r in seed_reports[:3]}
+    assert {s.object_id for s in finding.sources} == {r["id"] for r in news_reports[:3]}
 
 
-def test_seeds_excerpts_of_all_five(seed_reports):
-    leak = "\n\n".join(excerpt(text_of(copy_of(r, "P09")), 0.5, 0.3) for r in seed_reports)
-    finding = trace(SECRET, leak, candidates_of(seed_reports), everyone(seed_reports))
+def test_news_excerpts_of_all_five(news_reports):
+    leak = "\n\n".join(excerpt(text_of(copy_of(r, "P09")), 0.5, 0.3) for r in news_reports)
+    finding = trace(SECRET, leak, candidates_of(news_reports), everyone(news_reports))
     assert finding.accused == ("P09",)
 
 
-def test_seeds_two_percent_noise(seed_reports):
+def test_news_two_percent_noise(news_reports):
     rng = random.Random(8)
-    leak = "\n\n".join(with_noise(text_of(copy_of(r, "P21")), 0.02, rng) for r in seed_reports)
-    finding = trace(SECRET, leak, candidates_of(seed_reports), everyone(seed_reports))
+    leak = "\n\n".join(with_noise(text_of(copy_of(r, "P21")), 0.02, rng) for r in news_reports)
+    finding = trace(SECRET, leak, candidates_of(news_reports), everyone(news_reports))
     assert finding.accused == ("P21",)
 
 
-def test_seeds_two_colluders_stitched_frame_nobody(seed_reports):
+def test_news_two_colluders_stitched_frame_nobody(news_reports):
     colluders = ("P10", "P30")
     leak = "\n\n".join(
-        interleaved([text_of(copy_of(r, p)) for p in colluders]) for r in seed_reports
+        interleaved([text_of(copy_of(r, p)) for p in colluders]) for r in news_reports
     )
-    finding = trace(SECRET, leak, candidates_of(seed_reports), everyone(seed_reports))
-    assert {s.object_id for s in finding.sources} == {r["id"] for r in seed_reports}
+    finding = trace(SECRET, leak, candidates_of(news_reports), everyone(news_reports))
+    assert {s.object_id for s in finding.sources} == {r["id"] for r in news_reports}
     assert_accused_among(finding, set(colluders))
 
 

@@ -6,7 +6,6 @@ import random
 import re
 from collections import Counter
 from itertools import pairwise
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +24,7 @@ from liaison.fingerprint.slots import (
 )
 from liaison.markings.tlp import TLP_CLEAR
 from liaison.stix.validate import validation_errors
+from tests.conftest import TEXTS, examples
 
 AUTHOR = "identity--11111111-1111-4111-8111-111111111111"
 
@@ -72,8 +72,9 @@ NEVER_CHANGED = [
 TYPOGRAPHIC = {"apostrophe", "quote-style", "dash"}
 
 
-def seed_texts(seeds: Path) -> dict[str, str]:
-    return {p.name: p.read_text(encoding="utf-8") for p in sorted(seeds.glob("*.txt"))}
+def news_texts() -> dict[str, str]:
+    """The news reports written for the tests (tests/texts/), by file name."""
+    return {p.name: p.read_text(encoding="utf-8") for p in sorted(TEXTS.glob("*.txt"))}
 
 
 def random_bits(slots: list[Slot], rng: random.Random) -> list[int]:
@@ -202,9 +203,9 @@ def test_synthetic_variants_change_nothing_outside_slots():
             assert copy.count(needle) == SYNTHETIC.count(needle), needle
 
 
-def test_seed_variants_change_nothing_outside_slots(seeds: Path):
+def test_news_variants_change_nothing_outside_slots():
     rng = random.Random(2)
-    for name, text in seed_texts(seeds).items():
+    for name, text in news_texts().items():
         slots = find_slots(text)
         protected = protected_spans(text)
         for slot in slots:
@@ -269,9 +270,9 @@ def fingerprinted(obj: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     return copy
 
 
-def test_a_fingerprinted_report_stays_valid_stix_with_the_same_data(seeds: Path):
+def test_a_fingerprinted_report_stays_valid_stix_with_the_same_data():
     rng = random.Random(3)
-    for name, text in [("synthetic", "Canada and NATO\n" + SYNTHETIC), *seed_texts(seeds).items()]:
+    for name, text in [("synthetic", "Canada and NATO\n" + SYNTHETIC), *news_texts().items()]:
         report = report_of(text)
         assert validation_errors(report) == [], name
         copy = fingerprinted(report, rng)
@@ -308,9 +309,9 @@ def test_text_fields_are_prose_only():
 # --- density --------------------------------------------------------------------------------
 
 
-def test_slot_density_on_the_seeds(seeds: Path, capsys, record_property):
+def test_slot_density_on_the_news_texts(capsys, record_property):
     """The issue aims at 100 slots per 1,000 words; the safe kinds give a little over half."""
-    texts = seed_texts(seeds)
+    texts = news_texts()
     per_kind: Counter[str] = Counter()
     words = 0
     lines = []
@@ -323,7 +324,7 @@ def test_slot_density_on_the_seeds(seeds: Path, capsys, record_property):
         lines.append(f"{name}: {len(slots)} slots, {len(text.split())} words, {density:.1f}/1000")
         assert density >= 40, name
     overall = 1000 * sum(per_kind.values()) / words
-    lines.append(f"all seeds: {overall:.1f} slots per 1,000 words")
+    lines.append(f"all texts: {overall:.1f} slots per 1,000 words")
     lines += [f"  {kind}: {1000 * n / words:.1f}/1000" for kind, n in per_kind.most_common()]
     record_property("density", round(overall, 1))
     with capsys.disabled():
@@ -334,7 +335,7 @@ def test_slot_density_on_the_seeds(seeds: Path, capsys, record_property):
 # --- reading --------------------------------------------------------------------------------
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.randoms(use_true_random=False))
 def test_synthetic_round_trip(rng: random.Random):
     slots = find_slots(SYNTHETIC)
@@ -342,18 +343,18 @@ def test_synthetic_round_trip(rng: random.Random):
     assert read_bits(SYNTHETIC, slots, apply_bits(SYNTHETIC, slots, bits)) == bits
 
 
-def test_seed_round_trips(seeds: Path):
+def test_news_round_trips():
     rng = random.Random(4)
-    for name, text in seed_texts(seeds).items():
+    for name, text in news_texts().items():
         slots = find_slots(text)
         for _ in range(10):
             bits = random_bits(slots, rng)
             assert read_bits(text, slots, apply_bits(text, slots, bits)) == bits, name
 
 
-def test_an_excerpt_reads_its_slots_and_nothing_outside(seeds: Path):
+def test_an_excerpt_reads_its_slots_and_nothing_outside():
     rng = random.Random(5)
-    for name, text in seed_texts(seeds).items():
+    for name, text in news_texts().items():
         slots = find_slots(text)
         bits = random_bits(slots, rng)
         copy = apply_bits(text, slots, bits)
@@ -367,9 +368,9 @@ def test_an_excerpt_reads_its_slots_and_nothing_outside(seeds: Path):
                 assert read == bit, (name, slot)
 
 
-def test_two_percent_typos_still_read_most_slots(seeds: Path, capsys):
+def test_two_percent_typos_still_read_most_slots(capsys):
     right = wrong = total = 0
-    for text in seed_texts(seeds).values():
+    for text in news_texts().values():
         slots = find_slots(text)
         rng = random.Random(6)
         bits = random_bits(slots, rng)
@@ -395,9 +396,9 @@ def test_noise_on_the_synthetic_paragraph_reads_most_slots():
     assert right >= 0.85 * 20 * len(slots)
 
 
-def test_a_leak_stitched_from_two_copies_reads_each_copys_bits(seeds: Path):
+def test_a_leak_stitched_from_two_copies_reads_each_copys_bits():
     rng = random.Random(7)
-    for name, text in seed_texts(seeds).items():
+    for name, text in news_texts().items():
         slots = find_slots(text)
         first, second = random_bits(slots, rng), random_bits(slots, rng)
         one, two = apply_bits(text, slots, first), apply_bits(text, slots, second)
@@ -412,12 +413,10 @@ def test_a_leak_stitched_from_two_copies_reads_each_copys_bits(seeds: Path):
         assert sum(r == e for r, e in zip(moved, expected, strict=True)) >= 0.95 * len(slots)
 
 
-def test_retyped_typography_reads_none_where_fixed_marks_show_it(seeds: Path):
-    """Seed 000 keeps curly apostrophes and dashes inside quotations, where no slot changes
+def test_retyped_typography_reads_none_where_fixed_marks_show_it():
+    """Text 000 keeps curly apostrophes and dashes inside quotations, where no slot changes
     them: a leak with none left was retyped, so its quote and apostrophe slots say nothing."""
-    text = seed_texts(seeds).get("000_2496d85a06732b1e.txt")
-    if text is None:
-        pytest.skip("seed 000 is not among the seeds")
+    text = news_texts()["000_brussels-sharing-after-leak.txt"]
     slots = find_slots(text)
     bits = random_bits(slots, random.Random(8))
     straight = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-"})

@@ -17,7 +17,7 @@ from liaison.node import open_node
 from liaison.settings import Settings
 from liaison.stix.validate import validation_errors
 from liaison.store.objects import latest_versions
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, TEXTS
 
 AUTHOR = "identity--11111111-1111-4111-8111-111111111111"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -64,9 +64,9 @@ def test_an_entity_named_in_two_documents_is_one_object():
     assert len({o["id"] for o in result.objects}) == len(result.objects)
 
 
-def test_reports_are_graded_by_source_and_corroboration(seeds):
+def test_reports_are_graded_by_source_and_corroboration():
     ratings = SourceRatings({"wire": "B"})
-    result = run([seeds], ratings)
+    result = run([TEXTS], ratings)
     reports = {r.origin.rsplit("/", 1)[-1][:3]: r for r in result.results}
     assert reports["000"].story == reports["001"].story is not None
     assert reports["000"].grade == reports["001"].grade == "F2"  # two independent sources
@@ -75,13 +75,13 @@ def test_reports_are_graded_by_source_and_corroboration(seeds):
     (grouping,) = by_type(result.objects, "grouping")
     assert set(grouping["object_refs"]) == {reports["000"].report, reports["001"].report}
     # One named, rated source telling both: corroboration needs independent sources.
-    same_source = run([seeds], ratings, source="wire")
+    same_source = run([TEXTS], ratings, source="wire")
     grades = {r.origin.rsplit("/", 1)[-1][:3]: r.grade for r in same_source.results}
     assert grades["000"] == grades["001"] == "B6"
 
 
-def test_a_report_carries_its_grade_as_stix_confidence_too(seeds):
-    result = run([seeds])
+def test_a_report_carries_its_grade_as_stix_confidence_too():
+    result = run([TEXTS])
     report = next(
         r for r in by_type(result.objects, "report") if "Sharing Intelligence" in r["name"]
     )

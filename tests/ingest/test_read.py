@@ -8,7 +8,7 @@ from liaison.errors import ConfigError
 from liaison.ingest.clean import clean_text
 from liaison.ingest.read import MAX_DOCUMENT_BYTES, Document, Failure, read_paths
 from liaison.ingest.sources import SourceRatings, load_sources
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, TEXTS
 
 ARTICLE = """<!doctype html>
 <html><head><title>Canada to lead NATO battlegroup in Latvia for four more years</title>
@@ -121,8 +121,8 @@ def test_clean_text_strips_artifacts_and_keeps_the_story():
     )
 
 
-def test_seed_002_loses_its_translation_markers(seeds):
-    (doc,) = read_all(next(seeds.glob("002_*.txt")))
+def test_text_002_loses_its_translation_markers():
+    (doc,) = read_all(next(TEXTS.glob("002_*.txt")))
     assert "[1965" not in doc.text and ". ]" not in doc.text
     assert "Latvia" in doc.headline
 

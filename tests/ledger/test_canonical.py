@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from liaison.ledger.log import _plain_canonical
+from tests.conftest import examples
 
 KEYS = st.text(st.characters(min_codepoint=32, max_codepoint=126), min_size=1, max_size=12)
 VALUES = st.recursive(
@@ -15,7 +16,7 @@ VALUES = st.recursive(
 )
 
 
-@settings(max_examples=500)
+@settings(max_examples=examples(500))
 @given(st.dictionaries(KEYS, VALUES, max_size=8))
 def test_plain_encoding_is_rfc8785_for_entry_shaped_json(content):
     assert _plain_canonical(content).encode() == rfc8785.dumps(content)

@@ -51,6 +51,7 @@ from liaison.store.schema import (
     policy_changes,
 )
 from liaison.taxii.credentials import issue_credentials
+from tests.conftest import HTTP_TIMEOUT, PATIENCE, examples
 from tests.ledger.append_worker import KIND as WORKER_KIND
 from tests.stix_factory import indicator
 
@@ -675,9 +676,9 @@ def small(node: Node) -> Built:
 
 
 @hypothesis.settings(
-    max_examples=60,
+    max_examples=examples(60),
     deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(data=st.data())
 def test_flipping_any_bit_of_an_entry_or_a_node_is_caught(small, node, data):
@@ -766,12 +767,12 @@ def test_a_killed_appender_leaves_whole_batches(node):
     for _ in range(5):
         assert burst.stdout.readline().startswith("committed")
     burst.send_signal(signal.SIGKILL)
-    burst.wait(timeout=30)
+    burst.wait(timeout=PATIENCE)
     held = appender(node, "held", "10", "20", "--hold-at", "4")  # killed before a commit
     lines = [held.stdout.readline().strip() for _ in range(4)]
     assert lines == ["committed 1", "committed 2", "committed 3", "holding"]
     held.send_signal(signal.SIGKILL)
-    held.wait(timeout=30)
+    held.wait(timeout=PATIENCE)
 
     found = batches_by_worker(node)
     committed = len(found["burst"])
@@ -843,7 +844,7 @@ def test_a_killed_server_sent_nothing_it_had_not_recorded(node, tmp_path):
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)
-        server.wait(timeout=30)
+        server.wait(timeout=PATIENCE)
     assert errors == [], errors
     checked = 0
     with node.engine.connect() as connection:
@@ -873,11 +874,13 @@ def serve_and_kill(
     server once 15 pages have arrived; the pages received whole, and any unexpected answer."""
     accept = {"Accept": "application/taxii+json;version=2.1"}
     auth = (issued["USA"].username, issued["USA"].password)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + PATIENCE
     while True:
         assert server.poll() is None, "the server exited"
         try:
-            listed = httpx.get(f"{url}/api/collections/", auth=auth, headers=accept)
+            listed = httpx.get(
+                f"{url}/api/collections/", auth=auth, headers=accept, timeout=HTTP_TIMEOUT
+            )
             if listed.status_code == 200:
                 break
         except httpx.TransportError:
@@ -893,7 +896,9 @@ def serve_and_kill(
     def read_pages(partner: str) -> None:
         credentials = (issued[partner].username, issued[partner].password)
         params: dict[str, Any] = {"limit": 3}
-        with httpx.Client(base_url=url, auth=credentials, headers=accept, timeout=20) as client:
+        with httpx.Client(
+            base_url=url, auth=credentials, headers=accept, timeout=HTTP_TIMEOUT
+        ) as client:
             while True:
                 try:
                     response = client.get(f"/api/collections/{collection}/objects/", params=params)
@@ -914,9 +919,9 @@ def serve_and_kill(
     for thread in threads:
         thread.start()
     with lock:
-        lock.wait_for(lambda: len(received) >= 15 or errors, timeout=60)
+        lock.wait_for(lambda: len(received) >= 15 or errors, timeout=PATIENCE)
     os.killpg(server.pid, signal.SIGKILL)
     for thread in threads:
-        thread.join(timeout=30)
+        thread.join(timeout=PATIENCE)
     with lock:
         return list(received), list(errors)

@@ -31,6 +31,7 @@ from liaison.ledger.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from tests.conftest import examples
 
 VECTORS = json.loads(
     (Path(__file__).resolve().parents[1] / "vectors" / "rfc9162_merkle.json").read_text()
@@ -222,7 +223,7 @@ def mth(leaves: Sequence[bytes]) -> bytes:
     return node_hash(mth(leaves[:k]), mth(leaves[k:]))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.integers(0, MAX_SIZE))
 def test_root_agrees_with_the_recursive_definition(size: int) -> None:
     expected = mth(LEAVES[:size])
@@ -255,7 +256,7 @@ def test_small_trees_exhaustively() -> None:
             verify_consistency(old, size, ROOTS[old], ROOTS[size], proof)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(sizes, st.data())
 def test_plan_shape(size: int, data: st.DataObject) -> None:
     index = data.draw(st.integers(0, size - 1))
@@ -271,7 +272,7 @@ def test_plan_shape(size: int, data: st.DataObject) -> None:
 # --- property tests: plans against the reference, corruption probes ------------------------------
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=examples(120), deadline=None)
 @given(sizes, st.data())
 def test_inclusion(size: int, data: st.DataObject) -> None:
     index = data.draw(st.integers(0, size - 1), label="index")
@@ -298,7 +299,7 @@ def test_inclusion(size: int, data: st.DataObject) -> None:
             assert accepts(verify_inclusion, leaf, index, other, proof, ROOTS[other]) == honest
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=examples(120), deadline=None)
 @given(sizes, st.data())
 def test_consistency(new: int, data: st.DataObject) -> None:
     old = data.draw(st.integers(1, new), label="old")
@@ -332,7 +333,7 @@ def test_consistency(new: int, data: st.DataObject) -> None:
 # --- appending -----------------------------------------------------------------------------------
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(st.integers(0, MAX_SIZE), st.data())
 def test_appender_resumes_from_the_stored_frontier(size: int, data: st.DataObject) -> None:
     start = data.draw(st.integers(0, size), label="start")

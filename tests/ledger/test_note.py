@@ -34,6 +34,7 @@ from liaison.ledger.note import (
     verifier_key,
     verify_cosignature,
 )
+from tests.conftest import examples
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 SUMDB: dict[str, Any] = json.loads((VECTORS / "sumdb_note.json").read_text())
@@ -245,7 +246,7 @@ note_texts = st.text(
 ).map(lambda text: text + "\n")
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(note_texts)
 def test_sign_and_open_round_trip(text: str) -> None:
     note = sign_note(text, ORIGIN, LOG_KEY)
@@ -310,7 +311,7 @@ checkpoints = st.builds(
 )
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(checkpoints)
 def test_checkpoint_round_trip(checkpoint: Checkpoint) -> None:
     assert parse_checkpoint(checkpoint.text()) == checkpoint

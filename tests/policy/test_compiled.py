@@ -3,13 +3,13 @@ reference written from docs/policy.md (tests/policy/reference.py), on SQLite and
 
 Each example builds a random alliance, node rules, marking-definitions and notes, stores them
 through the product's own write path, then compares what every partner is granted and what
-its copies contain with the reference. LIAISON_POLICY_EXAMPLES sets the number of examples.
+its copies contain with the reference: 200 examples under the "ci" Hypothesis profile, 20
+under "dev" (tests/conftest.py); LIAISON_POLICY_EXAMPLES sets another number.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
@@ -50,6 +50,7 @@ from liaison.store.schema import (
     policy_state,
     release_classes,
 )
+from tests.conftest import examples
 from tests.policy.reference import (
     WITHHOLD,
     effective_visibility,
@@ -57,7 +58,7 @@ from tests.policy.reference import (
     references_of,
 )
 
-EXAMPLES = int(os.environ.get("LIAISON_POLICY_EXAMPLES", "500"))
+EXAMPLES = examples(200, "LIAISON_POLICY_EXAMPLES")
 TODAY = date.today()
 
 NODE_COUNTRY = "CAN"

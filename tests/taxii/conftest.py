@@ -1,5 +1,6 @@
 """A live TAXII server on a loopback port, over the demo's node, for each database."""
 
+import functools
 import json
 import socket
 import threading
@@ -10,11 +11,14 @@ from dataclasses import dataclass
 import httpx
 import pytest
 import uvicorn
+from taxii2client.common import _HTTPConnection
+from taxii2client.v21 import Collection
 
 from liaison.demo import DEFAULT_ALLIANCE, DEFAULT_DOCUMENTS, DEFAULT_INTELLIGENCE, run_demo
 from liaison.store.engine import write_transaction
 from liaison.taxii.app import create_app
 from liaison.taxii.credentials import IssuedCredentials, issue_credentials
+from tests.conftest import HTTP_TIMEOUT, PATIENCE
 
 ACCEPT = {"Accept": "application/taxii+json;version=2.1"}
 
@@ -30,12 +34,33 @@ class LiveServer:
         if partner is not None:
             issued = self.credentials[partner]
             auth = (issued.username, issued.password)
-        return httpx.Client(base_url=self.url, auth=auth, headers={**ACCEPT, **headers})
+        return httpx.Client(
+            base_url=self.url, auth=auth, headers={**ACCEPT, **headers}, timeout=HTTP_TIMEOUT
+        )
 
     def collection_id(self, alias: str) -> str:
         with self.client("USA") as client:
             listed = client.get("/api/collections/").json()["collections"]
         return next(c["id"] for c in listed if c["alias"] == alias)
+
+
+@pytest.fixture(autouse=True)
+def patient_taxii2client(monkeypatch: pytest.MonkeyPatch) -> None:
+    """taxii2client (and the stix2 TAXIICollectionStore on it) waits up to PATIENCE: it passes
+    no timeout to its requests session, which would wait forever on a hung server, and gives a
+    POST's status 60 seconds to become final."""
+    opened = _HTTPConnection.__init__
+
+    def patient_init(self, *args, **kwargs) -> None:
+        opened(self, *args, **kwargs)
+        self.session.request = functools.partial(self.session.request, timeout=PATIENCE)
+
+    monkeypatch.setattr(_HTTPConnection, "__init__", patient_init)
+    monkeypatch.setattr(
+        Collection,
+        "add_objects",
+        functools.partialmethod(Collection.add_objects, timeout=PATIENCE),
+    )
 
 
 def _free_port() -> int:
@@ -57,7 +82,7 @@ def live(settings) -> Iterator[LiveServer]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + PATIENCE
     while not server.started:
         if time.monotonic() > deadline:
             raise RuntimeError("the TAXII server did not start")
@@ -66,7 +91,7 @@ def live(settings) -> Iterator[LiveServer]:
         yield LiveServer(f"http://127.0.0.1:{port}", node, issued)
     finally:
         server.should_exit = True
-        thread.join(timeout=10)
+        thread.join(timeout=PATIENCE)
         node.engine.dispose()  # close the pool before the database is dropped
 
 

@@ -12,6 +12,7 @@ from liaison.settings import InputLimits, Settings
 from liaison.store.engine import write_transaction
 from liaison.taxii.app import create_app
 from liaison.taxii.credentials import issue_credentials
+from tests.conftest import examples
 
 TAXII = "application/taxii+json;version=2.1"
 
@@ -40,7 +41,7 @@ def test_no_server_error_and_taxii_shapes(taxii_schema):
 
         @given(case=operation.as_strategy())
         @settings(
-            max_examples=25,
+            max_examples=examples(25),
             deadline=None,
             suppress_health_check=list(HealthCheck),
             database=None,

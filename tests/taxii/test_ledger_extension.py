@@ -21,6 +21,7 @@ from liaison.store.schema import (
     ledger_head,
     ledger_nodes,
 )
+from tests.conftest import HTTP_TIMEOUT
 from tests.taxii.conftest import ACCEPT
 
 HEADER = "X-Liaison-Ledger-Entries"
@@ -97,7 +98,10 @@ def partner_node(tmp_path):
 def api_client(live, partner):
     issued = live.credentials[partner]
     return httpx.Client(
-        base_url=f"{live.url}/api/", auth=(issued.username, issued.password), headers=ACCEPT
+        base_url=f"{live.url}/api/",
+        auth=(issued.username, issued.password),
+        headers=ACCEPT,
+        timeout=HTTP_TIMEOUT,
     )
 
 

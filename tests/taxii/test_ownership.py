@@ -329,3 +329,30 @@ def test_standard_definitions_are_never_taken_from_a_partner(live):
         assert [v.owner for v in versions_of(connection, LIAISON_EXTENSION)] == ["CAN"]
         (clear,) = versions_of(connection, TLP_CLEAR)  # the node's, as the demo stored it
     assert clear.owner == "CAN" and "red" not in json.dumps(clear.object)
+
+
+def test_a_deleted_definition_withholds_what_it_marked(live):
+    """USA's report is released to FRA under USA's own REL TO NATO marking. USA deletes the
+    definition: the marking is unknown from then on, and the report is withheld. GBR then
+    defines that id: nothing changes for USA's report."""
+    with write_transaction(live.node.engine) as connection:
+        live.credentials["GBR"] = issue_credentials(connection, "GBR")
+    marking = {
+        "type": "marking-definition",
+        "spec_version": "2.1",
+        "id": "marking-definition--" + "b" * 8 + "-bbbb-4bbb-8bbb-" + "b" * 12,
+        "created": "2026-01-01T00:00:00.000Z",
+        "extensions": handling_extension(None, ["NATO"]),
+    }
+    report = dict(indicator_version("c"), object_marking_refs=[marking["id"]])
+    assert post(live, "USA", marking, report)["success_count"] == 2
+    url = objects_url(live) + report["id"] + "/"
+    with live.client("FRA") as client:
+        assert client.get(url).status_code == 200
+    with live.client("USA") as client:
+        assert client.delete(objects_url(live) + marking["id"] + "/").status_code == 200
+    with live.client("FRA") as client:
+        assert client.get(url).status_code == 404
+    assert post(live, "GBR", marking)["success_count"] == 1
+    with live.client("FRA") as client:
+        assert client.get(url).status_code == 404

@@ -35,6 +35,7 @@ from liaison.taxii.credentials import (
     revoke_credentials,
     subject_of,
 )
+from tests.conftest import PATIENCE
 
 TAXII = "application/taxii+json;version=2.1"
 ACCEPT = {"Accept": TAXII}
@@ -76,7 +77,7 @@ class BlockingHasher(CountingHasher):
 
     def verify(self, stored, password):
         self.entered.release()
-        assert self.release.wait(timeout=60), "the test never released the held checks"
+        assert self.release.wait(timeout=PATIENCE), "the test never released the held checks"
         return super().verify(stored, password)
 
 
@@ -406,7 +407,7 @@ def test_checks_beyond_the_slots_are_refused_at_once(place):
         thread.start()
     try:
         for _ in threads:  # both slots taken
-            assert hasher.entered.acquire(timeout=30)
+            assert hasher.entered.acquire(timeout=PATIENCE)
         start = time.monotonic()
         extra = from_(app, "192.0.2.9").get("/api/", headers=basic(fra.username, fra.password))
         elapsed = time.monotonic() - start
@@ -414,7 +415,8 @@ def test_checks_beyond_the_slots_are_refused_at_once(place):
         assert extra.headers["retry-after"] == "1"
         assert extra.headers["content-type"] == TAXII
         assert extra.json()["http_status"] == "503"
-        assert elapsed < 10  # not queued behind the held checks (they wait for the release)
+        # Not queued behind the held checks: they wait for the release, up to PATIENCE.
+        assert elapsed < PATIENCE / 2
         assert hasher.verified == 0
         unknown = from_(app, "192.0.2.9").get("/api/", headers=basic("nobody", "x"))
         assert unknown.status_code == 503  # the same answer for any name
@@ -423,7 +425,7 @@ def test_checks_beyond_the_slots_are_refused_at_once(place):
     finally:
         hasher.release.set()
         for thread in threads:
-            thread.join(timeout=30)
+            thread.join(timeout=PATIENCE)
     assert sorted(results) == [401, 401]
     # The slots are free again.
     right = from_(app, "192.0.2.9").get("/api/", headers=basic(fra.username, fra.password))

@@ -13,7 +13,14 @@ import typer
 from rich.markup import escape
 
 from liaison.cli.render import console, err_console, print_json, progress, table
-from liaison.errors import ConfigError, LedgerError, LedgerTampered, UnknownPartner
+from liaison.errors import (
+    ConfigError,
+    LedgerError,
+    LedgerTampered,
+    UnknownPartner,
+    UnknownType,
+    did_you_mean,
+)
 from liaison.ledger import log
 from liaison.ledger.audit import Witness, audit
 from liaison.ledger.note import cosigner_key, parse_verifier_key
@@ -101,10 +108,19 @@ def show(
 ) -> None:
     """Who received what, when, under which rule; and every change of who may see what."""
     node = open_node(Settings.from_env())
+    code = partner.upper() if partner else None
+    if kind is not None and kind not in log.KINDS:
+        hint = did_you_mean(kind, log.KINDS) or f" ({', '.join(log.KINDS)})"
+        raise UnknownType(f"{kind!r} is not a kind of ledger entry{hint}")
     with node.engine.connect() as connection:
+        if code is not None:
+            known = {p.country for p in read_partners(connection)} | log.entry_partners(connection)
+            if code not in known:
+                hint = did_you_mean(code, known)
+                raise UnknownPartner(f"{code} is not a known partner{hint}")
         found = log.entries(
             connection,
-            partner=partner.upper() if partner else None,
+            partner=code,
             object_id=object_id,
             kind=kind,
             limit=limit,

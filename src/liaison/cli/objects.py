@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.json import JSON
 from rich.markup import escape
 
 from liaison.cli.render import console, print_json, progress, table
-from liaison.errors import InputError, NotFound, PayloadTooLarge
+from liaison.errors import InputError, NotFound, NotStix, PayloadTooLarge
 from liaison.importer import ImportReport, import_objects
 from liaison.ingest.misp import objects_from_misp
-from liaison.markings.tlp import tlp_name
+from liaison.markings.names import marking_names, refs_of
 from liaison.node import open_node
 from liaison.settings import Settings
-from liaison.stix.parse import parse_payload
+from liaison.stix.parse import load_json, looks_like_misp, objects_of
 from liaison.stix.timestamps import from_micros
-from liaison.store.objects import latest_versions, versions_of
+from liaison.stix.types import check_type
+from liaison.store.objects import StoredVersion, latest_versions, versions_of
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON only.")]
 # Above this many objects the import table lists only the rejected ones.
@@ -67,7 +68,10 @@ def import_file(
     if input_format is InputFormat.misp:
         objects = objects_from_misp(data, limits, node.identity_id)
     else:
-        objects = parse_payload(data, limits)
+        document = load_json(data, limits)
+        if looks_like_misp(document):
+            raise NotStix("this looks like a MISP event: use --from misp")
+        objects = objects_of(document)
     with progress() as bar:
         task = bar.add_task("Validating", total=len(objects))
         report = import_objects(
@@ -123,13 +127,59 @@ def show(
     if as_json:
         print_json([v.object for v in chosen] if all_versions else chosen[0].object)
         return
-    for stored in chosen:
-        source = stored.received_from or "this node"
-        console.print(
-            f"[bold]{object_id}[/bold] version {stored.object.get('modified', '-')}, "
-            f"added {from_micros(stored.date_added)}, from {source}, owned by {stored.owner}"
-        )
-        console.print(JSON.from_data(stored.object))
+    with node.engine.connect() as connection:
+        names = marking_names(connection, (r for v in chosen for r in refs_of(v.object)))
+    for number, stored in enumerate(chosen):
+        if number:
+            console.print()
+        _print_object(stored, names)
+
+
+def _print_object(stored: StoredVersion, names: dict[str, str]) -> None:
+    """A header (what, which version, whence, markings by name), then every property with
+    its value, wrapped: for people, not a JSON to parse (that is --json)."""
+    obj = stored.object
+    console.print(f"[bold]{escape(obj['type'])}[/bold] {escape(obj['id'])}", soft_wrap=True)
+    header = table("", "field", "value", heading=False)
+    header.add_row("version", escape(str(obj.get("modified") or obj.get("created") or "-")))
+    header.add_row("added", from_micros(stored.date_added))
+    header.add_row("from", escape(stored.received_from or "this node"))
+    header.add_row("owner", escape(stored.owner))
+    header.add_row("markings", escape(_markings(obj, names)))
+    console.print(header)
+    properties = table("Properties", "property", "value")
+    for key, value in obj.items():
+        if key not in _IN_HEADER:
+            properties.add_row(escape(key), escape(_value(value)))
+    console.print(properties)
+
+
+# Shown in the header (markings by name), not again among the properties.
+_IN_HEADER = {"type", "id", "modified", "object_marking_refs", "granular_markings"}
+
+
+def _markings(obj: dict[str, Any], names: dict[str, str]) -> str:
+    """``TLP:GREEN; description: CAN:SECRET REL TO FVEY``: the object's markings, then the
+    granular ones with what they mark."""
+    shown = [names.get(r, r) for r in obj.get("object_marking_refs") or []]
+    for granular in obj.get("granular_markings") or []:
+        ref = granular.get("marking_ref") if isinstance(granular, dict) else None
+        if isinstance(ref, str):
+            selectors = granular.get("selectors") or []
+            shown.append(f"{', '.join(map(str, selectors))}: {names.get(ref, ref)}")
+    return "; ".join(shown) or "-"
+
+
+def _value(value: Any) -> str:
+    """A property's value as text: strings as they are, a list of them one per line, the
+    rest as compact JSON (which wraps at its spaces)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return "\n".join(value)
+    if isinstance(value, list):
+        return "\n".join(_value(v) for v in value)
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
 
 
 def list_objects(
@@ -139,19 +189,21 @@ def list_objects(
     """List the latest version of every object."""
     node = open_node(Settings.from_env())
     with node.engine.connect() as connection:
+        if type_ is not None:
+            check_type(connection, type_)
         found = [stored.object for stored in latest_versions(connection, type_)]
+        names = {} if as_json else marking_names(connection, (r for o in found for r in refs_of(o)))
     if as_json:
         print_json(found)
         return
     out = table("Objects", "id", "type", "name", "modified", "markings")
     for obj in found:
-        refs = obj.get("object_marking_refs") or []
         out.add_row(
-            obj["id"],
-            obj["type"],
-            str(obj.get("name", ""))[:80],
-            (obj.get("modified") or obj.get("created") or "-")[:10],
-            ", ".join(tlp_name(r) or r for r in refs) or "-",
+            escape(obj["id"]),
+            escape(obj["type"]),
+            escape(str(obj.get("name", ""))),
+            escape((obj.get("modified") or obj.get("created") or "-")[:10]),
+            escape(_markings(obj, names)),
         )
     console.print(out)
     console.print(f"{len(found)} objects.")

@@ -83,7 +83,9 @@ def matrix(
     if as_json:
         print_json(rows)
         return
-    out = table(f"Release matrix of {object_id}", "partner", "decision", "cut", "reasons")
+    out = table(
+        f"Release matrix of {object_id}", "partner", "decision", "cut", "reasons", lines=True
+    )
     for row in rows:
         style = _STYLE[row["decision"]]
         cut = [*row["cuts"]["fields"], *(f"ref {r}" for r in row["cuts"]["references"])]

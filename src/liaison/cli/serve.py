@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import errno
+import socket
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from liaison.cli.render import console, print_json, table
-from liaison.errors import InputError
+from liaison.errors import CannotListen, InputError
 from liaison.node import open_node
 from liaison.settings import Settings
 from liaison.store.engine import write_transaction
@@ -17,7 +19,7 @@ from liaison.taxii.credentials import add_certificate, fingerprint_of, issue_cre
 
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 6000,
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 6000,
     workers: Annotated[
         int, typer.Option(help="Server processes (use several on PostgreSQL).", min=1)
     ] = 1,
@@ -26,6 +28,7 @@ def serve(
     import uvicorn
 
     node = open_node(Settings.from_env())  # fail here, with a clear message, not in a worker
+    check_listen(host, port)  # and before saying that it serves
     console.print(f"TAXII 2.1 for node {node.country} on http://{host}:{port}/taxii2/")
     uvicorn.run(
         "liaison.taxii.worker:app",
@@ -39,6 +42,31 @@ def serve(
         # than uvicorn's default of 5 s on a busy machine, and would be replaced for ever.
         timeout_worker_healthcheck=120,
     )
+
+
+def check_listen(host: str, port: int) -> None:
+    """CannotListen unless a server can listen on ``host:port``: the bind uvicorn will do
+    (same address family, SO_REUSEADDR), tried and released at once."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    where = f"port {port} on {host}"
+    with socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except socket.gaierror:
+            raise CannotListen(
+                f"cannot listen on {host}: no such address: choose another with --host"
+            ) from None
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                message = f"{where} is already in use: choose another with --port"
+            elif exc.errno == errno.EACCES:
+                message = f"{where} needs privileges this user lacks: choose another with --port"
+            elif exc.errno == errno.EADDRNOTAVAIL:
+                message = f"{host} is not an address of this machine: choose another with --host"
+            else:
+                message = f"cannot listen on {where}: {exc.strerror}"
+            raise CannotListen(message) from None
 
 
 def credentials(

@@ -208,6 +208,12 @@ def entries(
     return [StoredEntry(seq, k, body.encode()) for seq, k, body in connection.execute(query)]
 
 
+def entry_partners(connection: sa.Connection) -> set[str]:
+    """The partners that entries are about: today's, and those since removed."""
+    query = sa.select(ledger_entries.c.partner).where(ledger_entries.c.partner.is_not(None))
+    return set(connection.execute(query.distinct()).scalars())
+
+
 def entry(connection: sa.Connection, seq: int) -> StoredEntry:
     row = connection.execute(
         sa.select(ledger_entries.c.seq, ledger_entries.c.kind, ledger_entries.c.body).where(

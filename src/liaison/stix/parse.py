@@ -21,7 +21,7 @@ _ID = re.compile(r"^[a-z0-9][a-z0-9-]*[a-z0-9]--[0-9a-fA-F-]{36}$")
 
 def parse_payload(data: bytes, limits: InputLimits) -> list[StixObject]:
     """The objects of a STIX 2.1 bundle, or of a single object, in ``data``."""
-    return _objects_of(load_json(data, limits))
+    return objects_of(load_json(data, limits))
 
 
 def load_json(data: bytes, limits: InputLimits, what: str = "payload") -> Any:
@@ -77,7 +77,18 @@ def check_structure(document: Any, limits: InputLimits) -> None:
                 stack.append((child, depth + 1))
 
 
-def _objects_of(document: Any) -> list[StixObject]:
+def looks_like_misp(document: Any) -> bool:
+    """Whether a document that is no STIX is a MISP event: ``{"Event": {...}}`` as MISP
+    exports it, a list of those, or the bare event (with its ``Attribute`` or ``Orgc``)."""
+    if isinstance(document, list) and document:
+        document = document[0]
+    if not isinstance(document, dict) or "type" in document:
+        return False
+    return isinstance(document.get("Event"), dict) or bool({"Attribute", "Orgc"} & set(document))
+
+
+def objects_of(document: Any) -> list[StixObject]:
+    """The objects of a parsed STIX bundle or single object; NotStix for anything else."""
     if not isinstance(document, dict):
         raise NotStix("payload is not a STIX bundle or object: expected a JSON object")
     kind = document.get("type")

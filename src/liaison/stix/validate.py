@@ -7,6 +7,7 @@ of starting workers would exceed the work.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import threading
@@ -32,7 +33,23 @@ def validation_errors(obj: dict[str, Any]) -> list[str]:
         return [f"{obj.get('id', '?')}: {exc}"]
     if result.is_valid:
         return []
-    return [error.message for error in result.errors] or ["invalid under the STIX 2.1 schema"]
+    messages = [_as_written(error.message, obj) for error in result.errors]
+    return messages or ["invalid under the STIX 2.1 schema"]
+
+
+# stix2-validator (3.3) words every non-boolean malware ``is_family`` as this, whatever the
+# value was: quote the value the object holds instead.
+_IS_FAMILY = "is_family: 'true' is not of type 'boolean'"
+
+
+def _as_written(message: str, obj: dict[str, Any]) -> str:
+    """The validator's ``message`` quoting the object's own values."""
+    if message.endswith(_IS_FAMILY) and "is_family" in obj:
+        value = obj["is_family"]
+        written = repr(value) if isinstance(value, str) else json.dumps(value)
+        quoted = f"is_family: {written} is not of type 'boolean'"
+        return message.removesuffix(_IS_FAMILY) + quoted
+    return message
 
 
 def _validate_chunk(chunk: Sequence[dict[str, Any]]) -> list[list[str]]:

@@ -25,6 +25,19 @@ def create_engine(url: str) -> sa.Engine:
     return sa.create_engine(url, pool_pre_ping=True)
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite ``url``; None for PostgreSQL and in-memory SQLite.
+
+    SQLite creates a missing file (and ``create_engine`` its directory) on connect: a
+    command that only opens a store checks that the file exists first."""
+    if not url.startswith("sqlite"):
+        return None
+    database = sa.make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
 def upsert(connection: sa.Connection, table: sa.Table) -> Any:
     """An INSERT that can say ON CONFLICT, in the connection's dialect."""
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite

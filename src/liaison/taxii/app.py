@@ -32,7 +32,7 @@ from liaison.ledger.note import MAX_NOTE_SIZE
 from liaison.node import Node, load_signing_key
 from liaison.policy.copies import released_copies
 from liaison.policy.decide import PolicyContext
-from liaison.policy.grants import grants_expired, refresh
+from liaison.policy.grants import grants_expired, redecide_markings, refresh
 from liaison.stix.parse import check_structure
 from liaison.stix.timestamps import from_micros, now_micros, to_micros
 from liaison.stix.validate import ValidatorProcess
@@ -568,6 +568,8 @@ def create_app(node: Node, authenticator: Authenticator | None = None) -> FastAP
                 raise TaxiiError(403, "Forbidden", "you may not delete from this collection")
             # A partner deletes only versions it owns: never the node's or a third party's.
             deleted = delete_versions(conn, code, object_id, versions)
+            # A deleted marking definition is unknown from now on: what it marks is withheld.
+            redecide_markings(conn, [object_id] if deleted else [])
         if not deleted:
             raise TaxiiError(404, "Object not found", f"no object {object_id} from you here")
         return Response(status_code=200, media_type=TAXII_MEDIA_TYPE)
