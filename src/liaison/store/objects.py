@@ -94,9 +94,13 @@ def add_objects(
     ).scalar_one()
     keys = [VersionKey(obj["id"], version_of(obj)) for obj in batch]
     stored, owner_of = _stored_versions(connection, {key.id for key in keys})
-    definitions = _definitions(
-        connection, {k.id for k, o in zip(keys, batch, strict=True) if _is_definition(o)}
-    )
+    # One version each: definitions never change.
+    definitions = {
+        oid: body
+        for oid, (body, _) in owned_definitions(
+            connection, {k.id for k, o in zip(keys, batch, strict=True) if _is_definition(o)}
+        ).items()
+    }
 
     outcomes: list[Outcome] = []
     messages: dict[int, str] = {}
@@ -178,21 +182,6 @@ def add_objects(
 
 def _is_definition(obj: dict[str, Any]) -> bool:
     return obj.get("type") == "marking-definition"
-
-
-def _definitions(connection: sa.Connection, ids: set[str]) -> dict[str, dict[str, Any]]:
-    """The stored marking definitions among ``ids`` (one version each: they never change)."""
-    found: dict[str, dict[str, Any]] = {}
-    ordered = sorted(ids)
-    for start in range(0, len(ordered), BATCH):
-        rows = connection.execute(
-            sa.select(objects.c.id, objects.c.body)
-            .where(objects.c.id.in_(ordered[start : start + BATCH]))
-            .order_by(objects.c.version)
-        )
-        for oid, body in rows:
-            found.setdefault(oid, json.loads(body))
-    return found
 
 
 def _insert_batch(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:

@@ -104,20 +104,23 @@ def visible_bodies(
 ) -> dict[str, dict[str, Any]]:
     """Of ``ids``, those ``partner`` may see, each with the newest version it may see."""
     wanted = sorted(set(ids))
-    found: dict[str, tuple[int, str]] = {}
+    found: dict[str, dict[str, Any]] = {}
     for start in range(0, len(wanted), 500):
         rows = connection.execute(
-            sa.select(objects.c.id, objects.c.version, objects.c.body)
+            sa.select(objects.c.id, objects.c.body)
             .join(
                 grants,
                 sa.and_(grants.c.class_id == objects.c.release_class, grants.c.partner == partner),
             )
-            .where(objects.c.id.in_(wanted[start : start + 500]), grants.c.decision != "withhold")
+            .where(
+                objects.c.id.in_(wanted[start : start + 500]),
+                grants.c.decision != "withhold",
+                ~_granted_other(lambda other: other > objects.c.version),
+            ),
+            {"partner": partner},
         )
-        for oid, version, body in rows:
-            if oid not in found or version > found[oid][0]:
-                found[oid] = (version, body)
-    return {oid: json.loads(body) for oid, (_, body) in found.items()}
+        found.update({oid: json.loads(body) for oid, body in rows})
+    return found
 
 
 def count_latest_in_classes(connection: sa.Connection, class_ids: list[str]) -> int:
