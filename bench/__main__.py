@@ -13,13 +13,22 @@ from types import ModuleType
 
 from rich.console import Console
 
-from bench import import_throughput, ingest, leak_tracing, ledger, policy_decisions, taxii_pages
+from bench import (
+    import_throughput,
+    ingest,
+    leak_tracing,
+    ledger,
+    policy_decisions,
+    taxii_load,
+    taxii_pages,
+)
 
 # Each module has ``main(argv: list[str] | None) -> None``; add new benchmarks here.
 BENCHMARKS: tuple[ModuleType, ...] = (
     import_throughput,
     policy_decisions,
     taxii_pages,
+    taxii_load,
     ledger,
     ingest,
     leak_tracing,

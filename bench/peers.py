@@ -1,5 +1,6 @@
-"""The peers a benchmark compares with (medallion, pymerkle), installed from PyPI into virtual
-environments of their own so that their dependencies never meet Liaison's."""
+"""The peers a benchmark compares with (pymerkle, OpenTAXII), installed into virtual
+environments of their own (from PyPI, or from a source path or URL pip understands) so that
+their dependencies never meet Liaison's."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from pathlib import Path
 
 
 def peer_environment(directory: Path, requirements: Sequence[str]) -> Path:
-    """A virtual environment in ``directory`` with ``requirements`` installed: its ``bin``."""
+    """A virtual environment in ``directory`` with ``requirements`` installed: its ``bin``.
+    A requirement may be anything ``pip install`` takes: a name and version range, a local
+    source tree, or a ``git+https://...@commit`` URL."""
     subprocess.run([sys.executable, "-m", "venv", str(directory)], check=True)
     bin_dir = directory / "bin"
     pip = [str(bin_dir / "python"), "-m", "pip", "install", "--quiet"]

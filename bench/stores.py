@@ -19,8 +19,11 @@ def make_node(home: Path, url: str) -> Node:
 
 
 @contextmanager
-def node_stores(backend: str, count: int, prefix: str) -> Iterator[list[Node]]:
-    """``count`` new nodes on ``backend``, removed afterwards."""
+def node_stores(
+    backend: str, count: int, prefix: str, admin_url: str | None = None
+) -> Iterator[list[Node]]:
+    """``count`` new nodes on ``backend``, removed afterwards. On PostgreSQL, each is a new
+    database of the server ``admin_url`` names (default: an embedded server of their own)."""
     with ExitStack() as stack:
         homes = [
             Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=prefix)))
@@ -29,7 +32,8 @@ def node_stores(backend: str, count: int, prefix: str) -> Iterator[list[Node]]:
         if backend == "sqlite":
             urls = [f"sqlite:///{home / 'liaison.db'}" for home in homes]
         else:
-            admin_url = stack.enter_context(postgres_server())
+            if admin_url is None:
+                admin_url = stack.enter_context(postgres_server())
             urls = [stack.enter_context(fresh_database(admin_url)) for _ in range(count)]
         nodes: list[Node] = []
         try:

@@ -95,13 +95,16 @@ def kill_and_check_orphans(parent: subprocess.Popen, family: dict[int, tuple[int
     )
 
 
-def spawned(family: dict[int, tuple[int, int]], parent: int | None = None) -> list[int]:
-    """The processes multiprocessing started in ``family`` (not its resource tracker), or
-    those of them whose parent is ``parent``."""
+def spawned(
+    family: dict[int, tuple[int, int]], parent: int | None = None, command: str = "spawn_main"
+) -> list[int]:
+    """The processes in ``family`` whose command line holds ``command`` (by default those
+    multiprocessing started, not its resource tracker), or those of them whose parent is
+    ``parent``."""
     return [
         pid
         for pid, (ppid, _) in family.items()
-        if "spawn_main" in _command(pid) and parent in (None, ppid)
+        if command in _command(pid) and parent in (None, ppid)
     ]
 
 
@@ -207,7 +210,8 @@ def test_killed_parent_takes_the_server_validator_with_it():
     with started([sys.executable, "-m", "tests.children_parent", "validator"]) as parent:
         read_until_ready(parent)
         family = descendants(parent.pid)
-        assert spawned(family, parent.pid), "the validator process is not running"
+        validators = spawned(family, parent.pid, command="liaison.stix.validate")
+        assert validators, "the validator process is not running"
         kill_and_check_orphans(parent, family)
 
 
@@ -298,6 +302,10 @@ def test_killed_server_leaves_no_workers_nor_validators(tmp_path):
         assert response.json()["success_count"] == 3, response.text
         family = descendants(server.pid)
         workers = spawned(family, server.pid)
-        validators = [pid for worker in workers for pid in spawned(family, worker)]
+        validators = [
+            pid
+            for worker in workers
+            for pid in spawned(family, worker, command="liaison.stix.validate")
+        ]
         assert len(workers) == 2 and len(validators) == 1, [_command(pid) for pid in family]
         kill_and_check_orphans(server, family)

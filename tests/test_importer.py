@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from liaison import importer
 from liaison.errors import InputError, NotStix, PayloadTooLarge
 from liaison.importer import import_objects, import_payload
 from liaison.settings import InputLimits
@@ -45,6 +46,44 @@ def test_reimport_is_a_no_op(node):
     assert [s.status for s in report.statuses] == ["present"] * 5
     assert report.as_taxii_status()["success_count"] == 5
     assert stored_count(node) == before
+
+
+def test_only_what_is_not_stored_identically_is_validated(node, monkeypatch):
+    stored = [indicator(n) for n in range(3)]
+    import_objects(node.engine, stored)
+    validated: list[str] = []
+    plain = importer.validate_all
+
+    def counting(objects, **kwargs):
+        validated.extend(o["id"] for o in objects)
+        return plain(objects, **kwargs)
+
+    monkeypatch.setattr(importer, "validate_all", counting)
+    changed = dict(stored[1], name="renamed, same version")  # same id and version, new text
+    newer = indicator(2, modified="2018-01-01T00:00:00.000Z")
+    batch = [stored[0], changed, newer, invalid_indicator(7), indicator(8)]
+    report = import_objects(node.engine, batch)
+    assert validated == [o["id"] for o in batch[1:]]
+    statuses = [s.status for s in report.statuses]
+    assert statuses == ["present", "present", "added", "rejected", "added"]
+
+    # A server's validator (``validate=``) is spared the same way.
+    sent: list[dict] = []
+
+    def server_validator(objects):
+        sent.extend(objects)
+        return plain(objects)
+
+    again = import_objects(node.engine, batch, validate=server_validator)
+    assert sent == [changed, invalid_indicator(7)]
+    assert [s.status for s in again.statuses] == ["present"] * 3 + ["rejected", "present"]
+    assert again.statuses[3].messages == report.statuses[3].messages
+
+
+def test_built_here_skips_the_validator(node, monkeypatch):
+    monkeypatch.setattr(importer, "validate_all", lambda *_, **__: pytest.fail("validated"))
+    report = import_objects(node.engine, [indicator(40)], validate=importer.built_here)
+    assert [s.status for s in report.statuses] == ["added"]
 
 
 @pytest.mark.parametrize(

@@ -6,20 +6,17 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from liaison.alliance import load_alliance_file
 from liaison.errors import InputError
-from liaison.importer import ImportReport, import_objects
-from liaison.ingest.pipeline import ingest
-from liaison.ingest.read import read_paths
-from liaison.ingest.run import definitions
-from liaison.ingest.sources import load_sources
-from liaison.markings.names import marking_name
-from liaison.node import Node, apply_alliance, init_node
-from liaison.settings import Settings
-from liaison.stix.parse import parse_payload
-from liaison.store.alliance import AllianceChanges
-from liaison.store.objects import latest_versions
+
+# `liaison demo --help` shows the defaults below: the demo's machinery (ingestion, the
+# validator, the store) is imported when it runs.
+if TYPE_CHECKING:
+    from liaison.importer import ImportReport
+    from liaison.node import Node
+    from liaison.settings import Settings
+    from liaison.store.alliance import AllianceChanges
 
 # The repository's examples/, when running from a checkout (editable install).
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -42,6 +39,15 @@ def run_demo(
 ) -> DemoResult:
     """Create (or reopen) the node, apply ``alliance``, import ``documents`` as reports and
     the marked STIX bundle ``intelligence``."""
+    from liaison.alliance import load_alliance_file
+    from liaison.importer import import_objects
+    from liaison.ingest.pipeline import ingest
+    from liaison.ingest.read import read_paths
+    from liaison.ingest.run import definitions
+    from liaison.ingest.sources import load_sources
+    from liaison.node import apply_alliance, init_node
+    from liaison.stix.parse import parse_payload
+
     config = load_alliance_file(alliance)
     node, created = init_node(settings, config.node.country, config.node.name)
     changes = apply_alliance(node, alliance)
@@ -70,6 +76,9 @@ def _read(path: Path) -> bytes:
 
 def holdings(node: Node) -> Counter[tuple[str, str]]:
     """How many objects (latest versions) the node holds, by type and marking."""
+    from liaison.markings.names import marking_name
+    from liaison.store.objects import latest_versions
+
     counts: Counter[tuple[str, str]] = Counter()
     with node.engine.connect() as connection:
         latest = [stored.object for stored in latest_versions(connection)]

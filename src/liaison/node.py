@@ -11,26 +11,25 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-
-from liaison.alliance import country_code, load_alliance_file
 from liaison.errors import ConfigError, NodeConflict, NodeNotInitialised
-from liaison.ledger import anchor
-from liaison.ledger.log import Entry, append, origin_of
 from liaison.markings.tlp import TLP_CLEAR
-from liaison.policy.grants import record_change, redecide, register_classes, set_rules
 from liaison.settings import Settings
 from liaison.stix.ids import derived_id
 from liaison.stix.timestamps import stix_now
-from liaison.store import schema
-from liaison.store.alliance import AllianceChanges, save_alliance
-from liaison.store.engine import create_engine, sqlite_file, write_transaction
-from liaison.store.migrate import current_revision, head_revision, upgrade
-from liaison.store.objects import add_objects, versions_of
+
+# Every command imports this module (its defaults are in `liaison init --help`): what opens
+# the store and the key (SQLAlchemy, Alembic, cryptography, the policy) is imported by the
+# function that needs it, so that `liaison --help` does not pay for it.
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
+
+    from liaison.store.alliance import AllianceChanges
 
 KEY_FILE = "node.key"
 DEFAULT_COUNTRY = "CAN"
@@ -52,17 +51,23 @@ class Node:
 
     def identity(self) -> dict[str, Any]:
         """The node's STIX identity object (latest version)."""
+        from liaison.store.objects import versions_of
+
         with self.engine.connect() as connection:
             versions = versions_of(connection, self.identity_id)
         return versions[-1].object
 
 
 def key_fingerprint(public_key: Ed25519PublicKey) -> str:
+    from cryptography.hazmat.primitives import serialization
+
     raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return "SHA256:" + hashlib.sha256(raw).hexdigest()
 
 
 def _public_hex(public_key: Ed25519PublicKey) -> str:
+    from cryptography.hazmat.primitives import serialization
+
     return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
 
 
@@ -82,6 +87,9 @@ def identity_object(country: str, name: str, created: str) -> dict[str, Any]:
 
 
 def load_signing_key(home: Path) -> Ed25519PrivateKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     path = home / KEY_FILE
     try:
         data = path.read_bytes()
@@ -96,6 +104,9 @@ def load_signing_key(home: Path) -> Ed25519PrivateKey:
 
 
 def _create_key(path: Path) -> Ed25519PrivateKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(
         serialization.Encoding.PEM,
@@ -113,6 +124,16 @@ def init_node(
     settings: Settings, country: str = DEFAULT_COUNTRY, name: str = DEFAULT_NAME
 ) -> tuple[Node, bool]:
     """Create the node, or check and open the existing one. True if it was created now."""
+    import sqlalchemy as sa
+
+    from liaison.alliance import country_code
+    from liaison.ledger.log import Entry, append, origin_of
+    from liaison.policy.grants import register_classes
+    from liaison.store import schema
+    from liaison.store.engine import create_engine, write_transaction
+    from liaison.store.migrate import upgrade
+    from liaison.store.objects import add_objects
+
     try:
         country = country_code(country)
     except ValueError as exc:
@@ -162,6 +183,12 @@ def init_node(
 def open_node(settings: Settings) -> Node:
     """The initialised node of ``settings``; NodeNotInitialised if there is none, in which
     case nothing was created (no home, no database file)."""
+    import sqlalchemy as sa
+
+    from liaison.store import schema
+    from liaison.store.engine import create_engine
+    from liaison.store.migrate import current_revision, head_revision
+
     require_store(settings)
     engine = create_engine(settings.database_url)
     try:
@@ -186,6 +213,8 @@ def open_node(settings: Settings) -> Node:
 
 def require_store(settings: Settings) -> None:
     """NodeNotInitialised, before anything is created, if the SQLite store does not exist."""
+    from liaison.store.engine import sqlite_file
+
     path = sqlite_file(settings.database_url)
     if path is not None and not path.is_file():
         raise NodeNotInitialised(
@@ -194,6 +223,8 @@ def require_store(settings: Settings) -> None:
 
 
 def _open(engine: sa.Engine, settings: Settings, row: sa.Row) -> Node:
+    from liaison.ledger import anchor
+
     key = load_signing_key(settings.home)
     if _public_hex(key.public_key()) != row.public_key:
         raise NodeConflict(f"the signing key in {settings.home / KEY_FILE} is not this node's key")
@@ -216,6 +247,11 @@ def _safe_url(engine: sa.Engine) -> str:
 def apply_alliance(node: Node, path: Path) -> AllianceChanges:
     """Apply an alliance file to the node's store (its node must be this node), record the
     change and re-decide every release class."""
+    from liaison.alliance import load_alliance_file
+    from liaison.policy.grants import record_change, redecide, set_rules
+    from liaison.store.alliance import save_alliance
+    from liaison.store.engine import write_transaction
+
     alliance = load_alliance_file(path)
     if alliance.node.country != node.country:
         raise ConfigError(

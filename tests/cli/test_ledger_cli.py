@@ -2,6 +2,7 @@
 records made before the ledger into it."""
 
 import base64
+import io
 import json
 from pathlib import Path
 
@@ -9,11 +10,13 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from rich.console import Console
 from typer.testing import CliRunner
 
-from liaison.cli import app
+from liaison.cli import app, render
+from liaison.cli import ledger as ledger_cli
 from liaison.demo import DEFAULT_ALLIANCE as ALLIANCE
-from liaison.ledger import merkle
+from liaison.ledger import log, merkle
 from liaison.ledger.disclosures import Disclosure, record_disclosures
 from liaison.ledger.note import cosigner_key, open_checkpoint, parse_verifier_key
 from liaison.node import open_node
@@ -96,6 +99,20 @@ def test_verify_passes_then_names_the_first_tampered_entry(run):
     assert json.loads(result.stdout)["first_bad_entry"] == 3
     plain = run("ledger", "verify")
     assert plain.exit_code == 1 and "entry 3" in plain.stderr
+
+
+def test_verify_shows_its_progress_on_a_terminal_and_never_with_json(run, monkeypatch):
+    terminal = io.StringIO()
+    monkeypatch.setattr(render, "err_console", Console(file=terminal, force_terminal=True))
+    result = run("ledger", "verify", "--json")
+    assert json.loads(result.stdout)["verified"] is True
+    assert terminal.getvalue() == ""
+    assert run("ledger", "verify").exit_code == 0
+    assert "Verifying the ledger" in terminal.getvalue()
+
+
+def test_show_names_the_kinds_the_ledger_has():
+    assert ledger_cli.KINDS == log.KINDS
 
 
 def test_witness_add_checks_the_key_and_the_partner(run):

@@ -10,9 +10,11 @@ from typer.testing import CliRunner
 from liaison.cli import app
 from liaison.ingest.pipeline import ingest
 from liaison.ingest.read import read_paths
+from liaison.ingest.run import definitions, run_ingest
 from liaison.ingest.sources import SourceRatings
 from liaison.markings.admiralty import grading_of
-from liaison.markings.tlp import TLP_CLEAR
+from liaison.markings.handling import extension_definition
+from liaison.markings.tlp import TLP_CLEAR, tlp_definition
 from liaison.node import open_node
 from liaison.settings import Settings
 from liaison.stix.validate import validation_errors
@@ -43,6 +45,44 @@ def test_every_object_is_valid_stix_owned_by_the_node_and_tlp_clear():
     for report in by_type(result.objects, "report"):
         assert report["object_refs"] and report["description"]
         assert set(report["object_refs"]) <= ids | {AUTHOR}
+
+
+def test_the_validator_finds_every_object_the_node_builds_valid(tmp_path):
+    """What the node builds itself is stored without the validator (importer.built_here):
+    this test is what makes that safe. It runs the real validator, as the public API comes,
+    over everything the pipeline builds from every sample text, and what it refers to."""
+    from stix2validator import ValidationOptions, validate_instance
+
+    (tmp_path / "attacks.txt").write_text(
+        "ISIS claimed responsibility for the attack in Manchester. The bombing by the Taliban "
+        "in Kabul killed 12, Latvian Defence Minister Ilze Ozola said on May 25, 2017."
+    )
+    (tmp_path / "nothing.txt").write_text("Some quiet words about nothing in particular at all.")
+    result = run([TEXTS, EXAMPLES / "documents", EXAMPLES / "news", tmp_path])
+    built = [tlp_definition(TLP_CLEAR), extension_definition(AUTHOR), *result.objects]
+    kinds = {o["type"] for o in built} | {o.get("relationship_type") for o in built}
+    assert {"report", "identity", "location", "intrusion-set", "grouping"} <= kinds
+    assert {"marking-definition", "relationship", "located-at", "targets"} <= kinds
+    options = ValidationOptions(version="2.1")
+    invalid = {
+        o["id"]: [e.message for e in result.errors]
+        for o in built
+        if not (result := validate_instance(o, options)).is_valid
+    }
+    assert invalid == {}
+
+
+def test_ingested_objects_skip_the_validator_and_are_stored(node, monkeypatch):
+    def no_validator(*_):
+        raise AssertionError("the validator ran on the node's own objects")
+
+    monkeypatch.setattr("liaison.importer.validate_all", no_validator)
+    run_ingest(node, [TEXTS])
+    result = run([TEXTS])
+    with node.engine.connect() as connection:
+        stored = {v.object["id"] for v in latest_versions(connection)}
+    assert {o["id"] for o in result.objects} <= stored
+    assert {d["id"] for d in definitions(node)} <= stored
 
 
 def test_the_same_documents_give_the_same_objects_byte_for_byte():

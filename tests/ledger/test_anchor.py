@@ -238,7 +238,7 @@ def extra_record(connection: sa.Connection, entry: int | None, **fields) -> None
     connection.execute(disclosures.insert().values(**{**row, **fields}))
 
 
-def test_a_deleted_disclosure_record_is_caught(grown, node):
+def test_a_deleted_disclosure_record_is_caught(grown, node, chunking):
     seq = grown.of_kind("disclosure")[25]
     with rolled_back(node) as connection:
         connection.execute(disclosures.delete().where(disclosures.c.entry == seq))
@@ -247,7 +247,7 @@ def test_a_deleted_disclosure_record_is_caught(grown, node):
     assert caught.value.entry == seq
 
 
-def test_a_disclosure_record_with_no_entry_is_caught(grown, node):
+def test_a_disclosure_record_with_no_entry_is_caught(grown, node, chunking):
     with rolled_back(node) as connection:
         extra_record(connection, None)
         with pytest.raises(LedgerTampered, match="has no ledger entry") as caught:
@@ -258,7 +258,7 @@ def test_a_disclosure_record_with_no_entry_is_caught(grown, node):
 @pytest.mark.parametrize(
     "case", ["another kind", "a second record", "beyond the end", "release class", "version"]
 )
-def test_a_disclosure_record_that_is_not_its_entry_is_caught(grown, node, case):
+def test_a_disclosure_record_that_is_not_its_entry_is_caught(grown, node, case, chunking):
     with rolled_back(node) as connection:
         if case == "another kind":
             expected = grown.of_kind("credentials")[3]

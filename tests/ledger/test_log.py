@@ -53,6 +53,7 @@ from liaison.store.schema import (
 from liaison.taxii.credentials import issue_credentials
 from tests.conftest import HTTP_TIMEOUT, PATIENCE, examples
 from tests.ledger.append_worker import KIND as WORKER_KIND
+from tests.ledger.conftest import small_chunks
 from tests.stix_factory import indicator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -600,7 +601,7 @@ def the_log_rewritten_without_a_policy_change(connection, built):
     return hidden
 
 
-def test_verify_passes_on_the_log_as_appended(built, node):
+def test_verify_passes_on_the_log_as_appended(built, node, chunking):
     with node.engine.connect() as connection:
         verified = verify(connection, node)
         assert verified.size == built.size == log.tree_size(connection)
@@ -611,7 +612,7 @@ def test_verify_passes_on_the_log_as_appended(built, node):
     )
 
 
-def test_verify_names_the_entry_of_each_tampering(built, node):
+def test_verify_names_the_entry_of_each_tampering(built, node, chunking):
     wrong = []
     for name, tamper in TAMPERINGS.items():
         with rolled_back(node) as connection:
@@ -682,7 +683,9 @@ def small(node: Node) -> Built:
 )
 @given(data=st.data())
 def test_flipping_any_bit_of_an_entry_or_a_node_is_caught(small, node, data):
-    with rolled_back(node) as connection:
+    with pytest.MonkeyPatch.context() as monkeypatch, rolled_back(node) as connection:
+        level = data.draw(st.sampled_from([log._CHUNK_LEVEL, 0, 1, 2]), label="chunk level")
+        small_chunks(monkeypatch, level)
         if data.draw(st.booleans(), label="entry, not node"):
             seq = data.draw(st.integers(0, small.size - 1), label="seq")
             body = log.entry(connection, seq).body
@@ -705,6 +708,70 @@ def test_flipping_any_bit_of_an_entry_or_a_node_is_caught(small, node, data):
         with pytest.raises(LedgerTampered) as caught:
             verify(connection, node)
         assert caught.value.entry == expected
+
+
+def test_values_sqlite_stores_against_their_column_type_are_caught(built, node):
+    if node.engine.dialect.name != "sqlite":
+        pytest.skip("only SQLite stores a value of another type than its column's")
+    seq = built.of_kind("disclosure")[30]
+    with rolled_back(node) as connection:
+        connection.exec_driver_sql(
+            "UPDATE ledger_entries SET body = CAST(body AS BLOB) WHERE seq = ?", (seq,)
+        )
+        with pytest.raises(LedgerTampered, match="is not text") as caught:
+            verify(connection, node)
+    assert caught.value.entry == seq
+    # A record filed under no entry number: the disclosure entry then has no record.
+    for table, recorded, named in (
+        ("disclosures", seq, seq),
+        ("policy_changes", built.of_kind("policy")[3], None),
+    ):
+        with rolled_back(node) as connection:
+            connection.exec_driver_sql(
+                f"UPDATE {table} SET entry = 'x' || entry WHERE entry = ?", (recorded,)
+            )
+            with pytest.raises(LedgerTampered) as caught:
+                verify(connection, node)
+        assert caught.value.entry == named, str(caught.value)
+
+
+def test_verify_compares_records_in_bulk_and_reads_disclosures_without_parsing(
+    built, node, monkeypatch
+):
+    """On an untampered log, no record is walked one entry at a time and no disclosure entry
+    is parsed (the fast paths tamper tests above do not see); a tampered one is walked."""
+    walked, parsed = [], []
+    visit, check = log._Records._visit, log._check_entry
+
+    def visiting(self, seq, *args):
+        walked.append(seq)
+        return visit(self, seq, *args)
+
+    def checking(seq, kind, *args):
+        parsed.append(kind)
+        return check(seq, kind, *args)
+
+    monkeypatch.setattr(log._Records, "_visit", visiting)
+    monkeypatch.setattr(log, "_check_entry", checking)
+    small_chunks(monkeypatch)
+    with write_transaction(node.engine) as connection:
+        fingerprinted = Disclosure("USA", indicator(999)["id"], VERSION, "tlp", b"x", "tardos:1")
+        record_disclosures(connection, [fingerprinted])
+    with node.engine.connect() as connection:
+        assert verify(connection, node).disclosures == len(built.of_kind("disclosure")) + 1
+    assert walked == []
+    assert "disclosure" not in parsed and set(parsed) == {
+        "node-key",
+        "policy",
+        "credentials",
+        "witness",
+    }
+    seq = built.of_kind("disclosure")[40]
+    with rolled_back(node) as connection:
+        connection.execute(disclosures.delete().where(disclosures.c.entry == seq))
+        with pytest.raises(LedgerTampered, match="no disclosure record"):
+            verify(connection, node)
+    assert walked and max(walked) == seq
 
 
 # --- other processes -----------------------------------------------------------------------

@@ -19,6 +19,7 @@ from liaison.ledger.merkle import (
     EMPTY_ROOT,
     Appender,
     ProofPlan,
+    Rebuilder,
     consistency_nodes,
     consistency_proof,
     inclusion_nodes,
@@ -372,6 +373,42 @@ def test_appender_is_fast() -> None:
     started = time.perf_counter()
     appender.extend(LEAVES * 10)
     assert time.perf_counter() - started < 1.0
+
+
+# --- rebuilding, as verify does ------------------------------------------------------------------
+
+
+@settings(max_examples=examples(80), deadline=None)
+@given(st.integers(0, MAX_SIZE), st.integers(0, 6))
+def test_rebuilder_makes_every_node_once_and_each_frontier(size: int, chunk_level: int) -> None:
+    rebuilder = Rebuilder(chunk_level)
+    width = 1 << chunk_level
+    made: dict[tuple[int, int], bytes] = {}
+    for start in range(0, size, width):
+        for level, first, hashes in rebuilder.add(LEAVES[start : min(size, start + width)]):
+            for index, value in enumerate(hashes, start=first):
+                assert (level, index) not in made
+                made[(level, index)] = value
+        end = rebuilder.size
+        for inside in range(start, end + 1):
+            assert rebuilder.frontier(inside) == tuple(STORE[n] for n in range_nodes(inside))
+            assert rebuilder.root(inside) == ROOTS[inside]
+    assert made == {node: STORE[node] for node in STORE if (node[1] + 1) << node[0] <= size}
+    assert rebuilder.root() == ROOTS[size]
+
+
+def test_rebuilder_refuses_chunks_out_of_line() -> None:
+    rebuilder = Rebuilder(2)
+    with pytest.raises(ValueError, match="1 to 4 leaf hashes"):
+        rebuilder.add(LEAVES[:5])
+    with pytest.raises(ValueError, match="32 bytes"):
+        rebuilder.add([LEAVES[0], b"short"])
+    rebuilder.add(LEAVES[:3])
+    with pytest.raises(ValueError, match="only the last chunk"):
+        rebuilder.add(LEAVES[3:4])
+    with pytest.raises(ValueError, match="not within the last chunk"):
+        rebuilder.frontier(4)
+    assert rebuilder.root() == ROOTS[3]
 
 
 # --- arguments -----------------------------------------------------------------------------------

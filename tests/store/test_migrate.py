@@ -29,3 +29,11 @@ def test_sqlite_runs_in_wal_mode(tmp_path):
     with engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     engine.dispose()
+
+
+def test_the_head_read_from_the_scripts_is_alembics():
+    from alembic.script import ScriptDirectory
+
+    from liaison.store.migrate import _config, head_revision
+
+    assert head_revision() == ScriptDirectory.from_config(_config()).get_current_head()

@@ -1,4 +1,10 @@
-"""The `liaison` command. One module per command group; this one only assembles them."""
+"""The `liaison` command. One module per command group; this one only assembles them.
+
+Every command, and `liaison --help`, imports all of these modules: at their top they import
+only what the help needs (typer, rich, light parts of Liaison); a command imports the libraries
+it uses (the store, the validator, spaCy, numpy...) in its body. tests/cli/test_startup.py
+checks it.
+"""
 
 from __future__ import annotations
 
@@ -36,6 +42,7 @@ app.add_typer(ledger.ledger_app, name="ledger")
 app.add_typer(leak.leak_app, name="leak")
 app.command("disclose")(disclose.disclose)
 app.command("serve")(serve.serve)
+app.command("prepare")(serve.prepare)
 app.command("demo")(demo.demo)
 
 

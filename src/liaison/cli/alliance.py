@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from liaison.alliance import Community, Partner
 from liaison.cli.render import console, print_json, table
 from liaison.node import apply_alliance, open_node
 from liaison.settings import Settings
-from liaison.store.alliance import read_communities, read_partners
+
+if TYPE_CHECKING:
+    from liaison.alliance import Community, Partner
 
 alliance_app = typer.Typer(help="Partners and communities from an alliance file.")
 
@@ -73,6 +74,8 @@ def community_json(community: Community) -> dict[str, Any]:
 
 def partners(as_json: JsonOption = False) -> None:
     """List the partners: clearance, trust, status and current communities."""
+    from liaison.store.alliance import read_communities, read_partners
+
     node = open_node(Settings.from_env())
     with node.engine.connect() as connection:
         found = read_partners(connection)
@@ -101,6 +104,8 @@ def partners_table(rows: list[dict[str, Any]]) -> Any:
 
 def communities(as_json: JsonOption = False) -> None:
     """List the communities and their members with join and exit dates."""
+    from liaison.store.alliance import read_communities
+
     node = open_node(Settings.from_env())
     with node.engine.connect() as connection:
         found = read_communities(connection)

@@ -24,9 +24,6 @@ from liaison.demo import (
     run_demo,
 )
 from liaison.settings import Settings
-from liaison.store.alliance import read_communities, read_partners
-from liaison.store.objects import latest_versions
-from liaison.store.pages import visibility_counts
 
 
 def demo(
@@ -42,6 +39,10 @@ def demo(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
 ) -> None:
     """Run the demo: create the node, load the alliance and the documents, show the result."""
+    from liaison.store.alliance import read_communities, read_partners
+    from liaison.store.objects import latest_versions
+    from liaison.store.pages import visibility_counts
+
     result = run_demo(Settings.from_env(), docs, alliance, intelligence)
     node = result.node
     with node.engine.connect() as connection:

@@ -1,23 +1,14 @@
-"""`liaison disclose`: one partner's copy of an object, for delivery by hand, recorded in the
-ledger like any TAXII delivery."""
+"""`liaison disclose`: one partner's copy of an object, for delivery by hand, made and recorded
+by the release path exactly as a TAXII delivery of it would be (the same bytes)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
 
-import sqlalchemy as sa
 import typer
 
 from liaison.cli.render import console, print_json
-from liaison.errors import Withheld
-from liaison.fingerprint.copies import fingerprint_secret, mark
-from liaison.ledger.disclosures import Disclosure, new_disclosures, record_disclosures
-from liaison.node import load_signing_key, open_node
-from liaison.policy.explain import explain
-from liaison.settings import Settings
-from liaison.store.engine import write_transaction
-from liaison.store.schema import objects
 
 
 def disclose(
@@ -28,47 +19,52 @@ def disclose(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
 ) -> None:
-    """Write the copy of an object that a partner may receive (tearline applied, its own
-    fingerprint), and record the disclosure in the ledger; refuse what it may not receive."""
+    """Write the copy of an object that a partner may receive (the newest version it may
+    see, tearline applied, its own fingerprint), and record the disclosure in the ledger;
+    refuse what it may not receive."""
+    import hashlib
+    import json
+
+    from liaison.errors import Withheld
+    from liaison.fingerprint.copies import fingerprint_secret
+    from liaison.node import load_signing_key, open_node
+    from liaison.policy.explain import explain
+    from liaison.release.deliver import deliver
+    from liaison.settings import Settings
+    from liaison.store.pages import PageQuery, page
+
     node = open_node(Settings.from_env())
     code = partner.upper()
     secret = fingerprint_secret(load_signing_key(node.settings.home))
-    with write_transaction(node.engine) as connection:
+    with node.engine.connect() as connection:
+        # Unknown objects and partners fail here, with their own messages.
         result = explain(connection, object_id, code)
-        if result.copy is None:
-            reasons = "; ".join(r.text for r in result.decision.reasons)
-            raise Withheld(f"{object_id} is withheld from {code}: {reasons}")
-        # explain() found the latest version in this transaction, so the row is there.
-        row = connection.execute(
-            sa.select(objects.c.version, objects.c.release_class).where(
-                objects.c.id == object_id, objects.c.latest.is_(True)
-            )
-        ).one()
-        marked = mark(result.copy, code, secret)
-        data = marked.data()
-        delivered = Disclosure(
-            code, object_id, row.version, row.release_class, data, marked.fingerprint
-        )
-        first_time, entries = new_disclosures(connection, [delivered])
-        if first_time:
-            entries = record_disclosures(connection, first_time)
+        found = page(connection, code, PageQuery(ids=(object_id,), limit=1)).versions
+        delivery = deliver(node.engine, connection, code, found, secret)
+    if not delivery.copies:
+        reasons = "; ".join(r.text for r in result.decision.reasons)
+        raise Withheld(f"{object_id} is withheld from {code}: {reasons}")
+    (copy,) = delivery.copies
     if output is not None:
-        output.write_bytes(data + b"\n")
+        output.write_bytes(copy.data + b"\n")
     summary = {
         "object": object_id,
         "partner": code,
-        "sha256": delivered.digest,
-        "fingerprint": marked.fingerprint,
-        "marks": marked.marks,
-        "ledger_entry": entries[0] if entries else None,
+        "version": copy.released.source.object.get("modified")
+        or copy.released.source.object.get("created"),
+        "sha256": hashlib.sha256(copy.data).hexdigest(),
+        "fingerprint": copy.fingerprint,
+        "marks": copy.marks,
+        "ledger_entry": delivery.entries[0] if delivery.entries else None,
         "output": str(output) if output else None,
     }
     if as_json:
-        print_json(summary if output is not None else {**summary, "copy": marked.object})
+        print_json(summary if output is not None else {**summary, "copy": json.loads(copy.data)})
     elif output is None:
-        typer.echo(data.decode())
+        typer.echo(copy.data.decode())
     else:
         console.print(
-            f"{code}'s copy of {object_id} written to {output}: {marked.marks} marks, "
+            f"{code}'s copy of {object_id} written to {output}: {copy.marks} marks, "
             f"ledger entry {summary['ledger_entry']}"
         )
+

@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 
 from liaison.cli.render import console, err_console, print_json, progress, table
-from liaison.ingest.run import run_ingest
 from liaison.node import open_node
 from liaison.settings import Settings
 
@@ -29,6 +28,8 @@ def ingest(
 ) -> None:
     """Turn documents into graded STIX reports, entities, relationships and same-story
     groupings owned by this node; exit 1 only if no document could be ingested."""
+    from liaison.ingest.run import run_ingest
+
     node = open_node(Settings.from_env())
     with progress() as bar:
         task = bar.add_task("Reading", total=None)
@@ -38,7 +39,7 @@ def ingest(
     results = run.ingested.results
     rejected = {s.id: "; ".join(s.messages) for s in run.imported.rejected} if run.imported else {}
     results = [
-        replace(r, error=f"refused by the validator: {rejected[r.report]}")
+        replace(r, error=f"refused: {rejected[r.report]}")
         if r.report in rejected
         else r
         for r in results

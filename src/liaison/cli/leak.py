@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
 from liaison.cli.render import console, err_console, print_json, table
-from liaison.fingerprint.copies import fingerprint_secret
-from liaison.fingerprint.investigate import Finding, investigate, leaked_text
 from liaison.node import load_signing_key, open_node
 from liaison.settings import Settings
+
+if TYPE_CHECKING:
+    from liaison.fingerprint.investigate import Finding
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON only.")]
 leak_app = typer.Typer(help="Trace leaked text to the partners whose copies it came from.")
@@ -47,6 +48,9 @@ def investigate_leak(
     """Find the disclosed object versions a leak was drawn from, read the fingerprint bits
     their slots show in it, and rank the partners that received them by how well their
     copies match: those at or above the threshold are accused."""
+    from liaison.fingerprint.copies import fingerprint_secret
+    from liaison.fingerprint.investigate import investigate, leaked_text
+
     node = open_node(Settings.from_env())
     text = leaked_text(file)
     secret = fingerprint_secret(load_signing_key(node.settings.home))

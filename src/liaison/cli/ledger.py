@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import typer
 from rich.markup import escape
 
@@ -21,13 +22,14 @@ from liaison.errors import (
     UnknownType,
     did_you_mean,
 )
-from liaison.ledger import log
-from liaison.ledger.audit import Witness, audit
-from liaison.ledger.note import cosigner_key, parse_verifier_key
 from liaison.node import load_signing_key, open_node
 from liaison.settings import Settings
-from liaison.store.alliance import read_partners
-from liaison.store.engine import write_transaction
+
+# The ledger, its store and HTTP are imported by the commands that use them, so that
+# `liaison --help` does not pay for them.
+
+# log.KINDS, for the help of `show` (tests/cli/test_ledger_cli.py holds them equal).
+KINDS = ("disclosure", "policy", "credentials", "certificate", "witness", "node-key", "consent")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON only.")]
 ledger_app = typer.Typer(help="The signed, verifiable log of every disclosure and change.")
@@ -39,22 +41,39 @@ def _b64(value: bytes) -> str:
     return base64.b64encode(value).decode()
 
 
+@contextmanager
+def _progress(total: int, *, shown: bool) -> Iterator[Callable[[int], None] | None]:
+    """A bar of the entries verified, on a terminal's stderr and never with --json: a
+    million entries take a while."""
+    if not shown:
+        yield None
+        return
+    with progress() as bar:
+        task = bar.add_task("Verifying the ledger", total=total)
+        yield lambda count: bar.advance(task, count)
+
+
 @ledger_app.command("verify")
 def verify(as_json: JsonOption = False) -> None:
     """Recompute the whole ledger and check it against every stored hash, checkpoint and
     record, and against the checkpoints kept in the anchor file; on tampering, name the first
     bad entry and exit 1."""
+    from liaison.ledger import log
+
     node = open_node(Settings.from_env())
-    with node.engine.connect() as connection, progress() as bar:
-        task = bar.add_task("Verifying", total=log.tree_size(connection))
+    with node.engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            # One snapshot for all of verify's queries, while servers go on appending.
+            connection.execution_options(isolation_level="REPEATABLE READ")
         try:
-            result = log.verify(
-                connection,
-                node.country,
-                node.public_key,
-                lambda n: bar.advance(task, n),
-                anchor_file=node.settings.ledger_anchor_file,
-            )
+            with _progress(log.tree_size(connection), shown=not as_json) as advance:
+                result = log.verify(
+                    connection,
+                    node.country,
+                    node.public_key,
+                    advance,
+                    anchor_file=node.settings.ledger_anchor_file,
+                )
         except LedgerError as error:
             if as_json:
                 entry = error.entry if isinstance(error, LedgerTampered) else None
@@ -100,13 +119,14 @@ def show(
     object_id: Annotated[
         str | None, typer.Option("--object", help="Only disclosures of this object.")
     ] = None,
-    kind: Annotated[
-        str | None, typer.Option(help=f"Only one kind: {', '.join(log.KINDS)}.")
-    ] = None,
+    kind: Annotated[str | None, typer.Option(help=f"Only one kind: {', '.join(KINDS)}.")] = None,
     limit: Annotated[int, typer.Option(help="At most this many entries.")] = 1000,
     as_json: JsonOption = False,
 ) -> None:
     """Who received what, when, under which rule; and every change of who may see what."""
+    from liaison.ledger import log
+    from liaison.store.alliance import read_partners
+
     node = open_node(Settings.from_env())
     code = partner.upper() if partner else None
     if kind is not None and kind not in log.KINDS:
@@ -170,6 +190,9 @@ def proof(
     as_json: JsonOption = False,
 ) -> None:
     """The entry, its inclusion proof and the signed checkpoint it verifies against."""
+    from liaison.ledger import log
+    from liaison.store.engine import write_transaction
+
     node = open_node(Settings.from_env())
     with write_transaction(node.engine) as connection:
         signed = log.checkpoint(connection, node.country, load_signing_key(node.settings.home))
@@ -201,6 +224,10 @@ def proof(
 def checkpoint(as_json: JsonOption = False) -> None:
     """Sign a checkpoint of the ledger as it is now (C2SP tlog-checkpoint), and show it with
     the node's verifier key and witness key."""
+    from liaison.ledger import log
+    from liaison.ledger.note import cosigner_key
+    from liaison.store.engine import write_transaction
+
     node = open_node(Settings.from_env())
     key = load_signing_key(node.settings.home)
     with write_transaction(node.engine) as connection:
@@ -231,6 +258,11 @@ def add_witness(
     as_json: JsonOption = False,
 ) -> None:
     """Let a partner cosign this node's checkpoints with its witness key."""
+    from liaison.ledger import log
+    from liaison.ledger.note import parse_verifier_key
+    from liaison.store.alliance import read_partners
+    from liaison.store.engine import write_transaction
+
     node = open_node(Settings.from_env())
     try:
         parsed = parse_verifier_key(key)
@@ -251,6 +283,8 @@ def add_witness(
 @witness_app.command("list")
 def list_witnesses(as_json: JsonOption = False) -> None:
     """The partners' witness keys."""
+    from liaison.ledger import log
+
     node = open_node(Settings.from_env())
     with node.engine.connect() as connection:
         found = log.witness_rows(connection)
@@ -275,6 +309,13 @@ def audit_peer(
 ) -> None:
     """Check a partner node's ledger: its new checkpoint must extend every one seen before
     (a consistency proof); keep it, and optionally cosign it."""
+    import httpx
+
+    from liaison.ledger import log
+    from liaison.ledger.audit import Witness, audit
+    from liaison.ledger.note import parse_verifier_key
+    from liaison.store.engine import write_transaction
+
     node = open_node(Settings.from_env())
     try:
         verifier = parse_verifier_key(key)

@@ -7,12 +7,8 @@ from typing import Annotated
 import typer
 
 from liaison.cli.render import console, print_json, table
-from liaison.ledger.backfill import backfill
 from liaison.node import DEFAULT_COUNTRY, DEFAULT_NAME, init_node, open_node, require_store
-from liaison.policy.grants import rebuild
 from liaison.settings import Settings
-from liaison.store.engine import create_engine, write_transaction
-from liaison.store.migrate import current_revision, upgrade
 
 # The revision that gave every version an owner.
 OWNERS = "0006"
@@ -36,6 +32,11 @@ def init(
 
 def upgrade_store() -> None:
     """Migrate the store's schema to this version of Liaison."""
+    from liaison.ledger.backfill import backfill
+    from liaison.policy.grants import rebuild
+    from liaison.store.engine import create_engine, write_transaction
+    from liaison.store.migrate import current_revision, upgrade
+
     settings = Settings.from_env()
     require_store(settings)  # an upgrade never creates a store: `liaison init` does
     engine = create_engine(settings.database_url)

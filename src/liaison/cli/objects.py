@@ -6,22 +6,23 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
 from liaison.cli.render import console, print_json, progress, table
 from liaison.errors import InputError, NotFound, NotStix, PayloadTooLarge
-from liaison.importer import ImportReport, import_objects
-from liaison.ingest.misp import objects_from_misp
-from liaison.markings.names import marking_names, refs_of
 from liaison.node import open_node
 from liaison.settings import Settings
 from liaison.stix.parse import load_json, looks_like_misp, objects_of
 from liaison.stix.timestamps import from_micros
-from liaison.stix.types import check_type
-from liaison.store.objects import StoredVersion, latest_versions, versions_of
+
+# The importer brings the STIX validator, which takes seconds to import: only `liaison import`
+# imports it, and the store's modules are imported by the commands that read it.
+if TYPE_CHECKING:
+    from liaison.importer import ImportReport
+    from liaison.store.objects import StoredVersion
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON only.")]
 # Above this many objects the import table lists only the rejected ones.
@@ -62,6 +63,9 @@ def import_file(
     as_json: JsonOption = False,
 ) -> None:
     """Import STIX 2.1: every object validated, the valid ones stored in one transaction."""
+    from liaison.importer import import_objects
+    from liaison.ingest.misp import objects_from_misp
+
     node = open_node(Settings.from_env())
     limits = node.settings.limits
     data = _read_input(source, limits.max_bytes)
@@ -118,6 +122,9 @@ def show(
     as_json: JsonOption = False,
 ) -> None:
     """Show an object (its latest version, or every version)."""
+    from liaison.markings.names import marking_names, refs_of
+    from liaison.store.objects import versions_of
+
     node = open_node(Settings.from_env())
     with node.engine.connect() as connection:
         versions = versions_of(connection, object_id)
@@ -187,6 +194,10 @@ def list_objects(
     as_json: JsonOption = False,
 ) -> None:
     """List the latest version of every object."""
+    from liaison.markings.names import marking_names, refs_of
+    from liaison.stix.types import check_type
+    from liaison.store.objects import latest_versions
+
     node = open_node(Settings.from_env())
     with node.engine.connect() as connection:
         if type_ is not None:

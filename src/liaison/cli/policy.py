@@ -7,23 +7,13 @@ import json
 from datetime import date
 from typing import Annotated
 
-import sqlalchemy as sa
 import typer
-from pydantic import ValidationError
 
-from liaison.alliance import Partner
 from liaison.cli.render import console, print_json, table
 from liaison.errors import ConfigError, InputError, UnknownPartner
 from liaison.node import open_node
-from liaison.policy.explain import explain as explain_object
-from liaison.policy.grants import read_changes, rebuild, record_change, redecide
-from liaison.policy.withdraw import withdraw as withdraw_versions
 from liaison.settings import Settings
 from liaison.stix.timestamps import to_micros
-from liaison.store.alliance import read_partners, update_partner
-from liaison.store.engine import write_transaction
-from liaison.store.pages import count_latest_in_classes
-from liaison.store.schema import partners
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON only.")]
 partner_app = typer.Typer(help="Change one partner.")
@@ -48,6 +38,8 @@ def explain(
     as_json: JsonOption = False,
 ) -> None:
     """Why an object may or may not go to a partner, and the copy it would receive."""
+    from liaison.policy.explain import explain as explain_object
+
     node = open_node(Settings.from_env())
     with node.engine.connect() as connection:
         result = explain_object(connection, object_id, partner.upper(), _date(at))
@@ -75,6 +67,11 @@ def matrix(
     as_json: JsonOption = False,
 ) -> None:
     """Who can see this object, which fields, and why: every partner at once."""
+    import sqlalchemy as sa
+
+    from liaison.policy.explain import explain as explain_object
+    from liaison.store.schema import partners
+
     node = open_node(Settings.from_env())
     day = _date(at)
     with node.engine.connect() as connection:
@@ -112,6 +109,9 @@ def withdraw(
     as_json: JsonOption = False,
 ) -> None:
     """Withdraw earlier versions of an object from partners (a ledger-recorded decision)."""
+    from liaison.policy.withdraw import withdraw as withdraw_versions
+    from liaison.store.engine import write_transaction
+
     node = open_node(Settings.from_env())
     versions = [_version(v) for v in version or []]
     codes = [code.upper() for code in partner or []]
@@ -143,6 +143,14 @@ def partner_set(
     as_json: JsonOption = False,
 ) -> None:
     """Change a partner's trust, clearance or status now, and re-decide what it may see."""
+    from pydantic import ValidationError
+
+    from liaison.alliance import Partner
+    from liaison.policy.grants import record_change, redecide
+    from liaison.store.alliance import read_partners, update_partner
+    from liaison.store.engine import write_transaction
+    from liaison.store.pages import count_latest_in_classes
+
     node = open_node(Settings.from_env())
     code = code.upper()
     wanted = {"trust": trust, "clearance": clearance, "status": status}
@@ -182,6 +190,9 @@ def partner_set(
 @policy_app.command("rebuild")
 def policy_rebuild(as_json: JsonOption = False) -> None:
     """Recompute every release class and grant from the stored objects."""
+    from liaison.policy.grants import rebuild
+    from liaison.store.engine import write_transaction
+
     node = open_node(Settings.from_env())
     with write_transaction(node.engine) as connection:
         count = rebuild(connection)
@@ -194,6 +205,8 @@ def policy_rebuild(as_json: JsonOption = False) -> None:
 @policy_app.command("log")
 def policy_log(as_json: JsonOption = False) -> None:
     """Every recorded change of partners, communities and rules, oldest first."""
+    from liaison.policy.grants import read_changes
+
     node = open_node(Settings.from_env())
     with node.engine.connect() as connection:
         changes = read_changes(connection)

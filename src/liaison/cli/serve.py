@@ -13,8 +13,6 @@ from liaison.cli.render import console, print_json, table
 from liaison.errors import CannotListen, InputError
 from liaison.node import open_node
 from liaison.settings import Settings
-from liaison.store.engine import write_transaction
-from liaison.taxii.credentials import add_certificate, fingerprint_of, issue_credentials
 
 
 def serve(
@@ -41,6 +39,38 @@ def serve(
         # seconds, starting ones included: a worker imports Liaison first, which takes longer
         # than uvicorn's default of 5 s on a busy machine, and would be replaced for ever.
         timeout_worker_healthcheck=120,
+    )
+
+
+def prepare(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
+) -> None:
+    """Find the fingerprint slots of every stored text not prepared yet, so that first
+    deliveries read them instead of finding them (the server does this by itself for what
+    arrives while it runs)."""
+    import sqlalchemy as sa
+
+    from liaison.cli.render import progress
+    from liaison.fingerprint.prepared import prepare_since
+    from liaison.store.schema import objects, text_slots
+
+    node = open_node(Settings.from_env())
+    with node.engine.connect() as connection:
+        total = connection.execute(sa.select(sa.func.count()).select_from(objects)).scalar_one()
+        before = connection.execute(
+            sa.select(sa.func.count()).select_from(text_slots)
+        ).scalar_one()
+    with progress() as bar:
+        task = bar.add_task("preparing", total=total)
+        prepare_since(node.engine, 0, progress=lambda n: bar.advance(task, n))
+    with node.engine.connect() as connection:
+        after = connection.execute(sa.select(sa.func.count()).select_from(text_slots)).scalar_one()
+    result = {"versions": total, "texts_prepared": after - before, "texts_known": after}
+    if as_json:
+        print_json(result)
+        return
+    console.print(
+        f"{total} versions read: {after - before} texts prepared now, {after} prepared in all."
     )
 
 
@@ -74,6 +104,9 @@ def credentials(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
 ) -> None:
     """Issue (or rotate) a partner's TAXII credentials; they are shown only this once."""
+    from liaison.store.engine import write_transaction
+    from liaison.taxii.credentials import issue_credentials
+
     node = open_node(Settings.from_env())
     with write_transaction(node.engine) as connection:
         issued = issue_credentials(connection, partner.upper())
@@ -98,6 +131,9 @@ def certificate(
     ] = None,
 ) -> None:
     """Let a client certificate stand for a partner under mutual TLS (see docs/taxii.md)."""
+    from liaison.store.engine import write_transaction
+    from liaison.taxii.credentials import add_certificate, fingerprint_of
+
     if (cert is None) == (fingerprint is None):
         raise InputError("give exactly one of --cert and --fingerprint")
     if cert is not None:

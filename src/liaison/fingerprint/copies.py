@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from liaison.fingerprint import tardos
-from liaison.fingerprint.slots import apply_bits, find_slots, text_fields
+from liaison.fingerprint.slots import Slot, apply_bits, find_slots, text_fields
 
 SCHEME = tardos.SCHEME
 _INFO = b"liaison fingerprint secret v1"
@@ -74,14 +75,20 @@ def code_id(secret: bytes, partner: str, object_id: str, version: str) -> str:
     return hmac.new(secret, message, hashlib.sha256).hexdigest()[:16]
 
 
-def mark(obj: dict[str, Any], partner: str, secret: bytes) -> Marked:
+def mark(
+    obj: dict[str, Any],
+    partner: str,
+    secret: bytes,
+    slots_of: Callable[[str], Sequence[Slot]] = find_slots,
+) -> Marked:
     """``partner``'s copy of ``obj`` (already cut by its tearline): every slot of every text
-    field set to the partner's bit. ``obj`` itself is never changed."""
+    field set to the partner's bit. ``obj`` itself is never changed. ``slots_of`` finds the
+    slots of a text (``fingerprint.prepared.SlotBook`` reads them from the store)."""
     object_id, version = obj.get("id", ""), marked_version(obj)
     copy = dict(obj)
     marks = 0
     for field in text_fields(obj):
-        slots = find_slots(obj[field])
+        slots = slots_of(obj[field])
         if not slots:
             continue
         keys = [mark_key(object_id, version, field, s.index) for s in slots]

@@ -98,8 +98,6 @@ from importlib.resources import files
 from itertools import pairwise, product
 from typing import Any
 
-from liaison.ingest.entities import extract
-
 
 @dataclass(frozen=True)
 class Slot:
@@ -255,6 +253,9 @@ def _curly_quotes(text: str, start: int, end: int, quotes: _Quotes) -> None:
 
 
 def _entity_spans(text: str) -> list[tuple[int, int]]:
+    # spaCy loads only when slots are found: a server delivering prepared slots never needs it.
+    from liaison.ingest.entities import extract
+
     entities, _ = extract(text)
     names = {n for e in entities for n in (e.name, *e.aliases) if n.strip()}
     if not names:

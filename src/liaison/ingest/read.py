@@ -16,12 +16,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
-import dateparser
-import feedparser
-import trafilatura
-from lxml import html as lxml_html
-
 from liaison.ingest.clean import clean_text
+
+# trafilatura, feedparser, lxml and dateparser are imported where they are used: reading
+# plain text (a leak typed out, say) needs none of them, and together they take half a second.
 
 MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
 MIN_HTML_WORDS = 8
@@ -135,6 +133,8 @@ def read_text(
 
 
 def read_html(origin: str, content: str, url: str | None = None) -> Document | Failure:
+    import trafilatura
+
     extracted = trafilatura.extract(
         content, include_comments=False, include_tables=False, favor_precision=True
     )
@@ -151,6 +151,8 @@ def read_html(origin: str, content: str, url: str | None = None) -> Document | F
 
 
 def read_feed(origin: str, content: str) -> Iterator[Document | Failure]:
+    import feedparser
+
     feed = feedparser.parse(content)
     readable = [e for e in feed.entries if e.get("title") or e.get("summary") or e.get("content")]
     if feed.bozo and not readable:
@@ -177,6 +179,8 @@ def _html_text(fragment: str) -> str:
     """The text of a feed entry's HTML fragment (feedparser has sanitized it)."""
     if "<" not in fragment:
         return fragment
+    from lxml import html as lxml_html
+
     try:
         root = lxml_html.fromstring(fragment)
     except (ValueError, lxml_html.etree.ParserError):
@@ -194,6 +198,8 @@ def _domain(url: str | None) -> str | None:
 
 
 def _parse_date(value: str) -> datetime | None:
+    import dateparser
+
     moment = dateparser.parse(value, settings=_DATE_SETTINGS)
     return moment.astimezone(UTC) if moment else None
 

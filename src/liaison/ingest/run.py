@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from liaison.importer import ImportReport, import_objects
+from liaison.importer import ImportReport, built_here, import_objects
 from liaison.ingest.pipeline import Ingested, ingest
 from liaison.ingest.read import read_paths
 from liaison.ingest.sources import load_sources
@@ -66,12 +66,13 @@ def store(node: Node, ingested: Ingested) -> ImportReport:
     """Import the run's objects batch by batch, each batch in its own transaction: memory
     stays flat however many documents there are. Every object follows what it refers to,
     and every id derives from content, so an interrupted run is completed by running it
-    again."""
+    again. The node built every object here itself: they skip the validator (``built_here``
+    says why that is safe)."""
     total = ImportReport(request_timestamp=stix_now())
     first = True
     for batch in ingested.batches():
         objects = [*definitions(node), *batch] if first else batch
         first = False
-        report = import_objects(node.engine, objects, workers=node.settings.validation_workers)
+        report = import_objects(node.engine, objects, validate=built_here)
         total.statuses.extend(report.statuses)
     return total

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,9 +57,6 @@ from liaison.store.schema import (
 
 # Entry kinds. A disclosure names partner and object; the others record who may see what.
 KINDS = ("disclosure", "policy", "credentials", "certificate", "witness", "node-key", "consent")
-
-_VERIFY_CHUNK = 10_000
-_RECORDS_CHUNK = 2_000  # rows of disclosures and policy_changes fetched at once by verify
 
 
 @dataclass(frozen=True)
@@ -428,6 +427,15 @@ def add_cosignature(connection: sa.Connection, partner: str, cosigned: str) -> l
 
 # --- verification ------------------------------------------------------------------------
 
+# Entries are read, checked and hashed in aligned chunks of 2**_CHUNK_LEVEL, and the Merkle
+# tree recomputed from them a level at a time (merkle.Rebuilder), so that stored nodes are
+# compared in bulk and memory does not grow with the log.
+_CHUNK_LEVEL = 14
+_FETCH = 4_096  # rows read from the driver at once, at least
+_CURSORS = itertools.count()
+
+_sha256 = hashlib.sha256
+
 
 @dataclass(frozen=True)
 class AnchorCheck:
@@ -465,7 +473,11 @@ def verify(
     cosignature, every checkpoint in the anchor file (``anchor_file``, by default the one
     bound to the store's node), the disclosure records one to one with the disclosure
     entries, and the policy records that point into the log. Raises LedgerTampered naming
-    the first bad entry."""
+    the first bad entry.
+
+    Everything is read in one pass of ordered queries (entries, each level of the tree,
+    disclosure and policy records), so on PostgreSQL the caller's connection should read
+    one snapshot (REPEATABLE READ) when others may append meanwhile."""
     origin = origin_of(country, public_key)
     verifier = node_verifier(country, public_key)
     head_size = tree_size(connection)
@@ -499,57 +511,53 @@ def verify(
     if path is not None:
         anchored = _check_anchor(path, checkpoints, roots, verifier, head_size, warnings)
     signed_roots = {**roots, **{size: root for size, (root, _) in anchored.items()}}
+    due = sorted(signed_roots, reverse=True)  # the sizes to check the tree at, smallest last
     records = _Records(connection)
-    tree = merkle.Appender()
-    expected = 0
+    stored = _StoredNodes(connection, head_size)
+    tree = merkle.Rebuilder(_CHUNK_LEVEL)
     try:
-        for chunk in _entry_chunks(connection):
-            leaves = []
-            for seq, kind, partner, object_id, body, stored_leaf in chunk:
-                if seq != expected:
-                    raise LedgerTampered(
-                        f"entry {expected} is missing (the next stored entry is {seq})",
-                        entry=expected,
-                    )
-                content = _check_entry(seq, kind, partner, object_id, body)
-                leaf = merkle.leaf_hash(body.encode())
-                if stored_leaf is None or bytes(stored_leaf) != leaf:
-                    raise LedgerTampered(
-                        f"entry {seq} does not match its hash in the Merkle tree", entry=seq
-                    )
-                records.visit(seq, kind, content)
-                leaves.append(leaf)
-                expected += 1
-            for leaf in leaves:
-                tree.append(leaf)
-                if tree.size in signed_roots and tree.root() != signed_roots[tree.size]:
+        for rows in _entry_chunks(connection, 1 << _CHUNK_LEVEL):
+            start = tree.size
+            leaves = _leaf_hashes(rows)
+            bad_leaf = stored.leaf_difference(start, leaves)
+            walked: list[_Visit] = []
+            try:
+                _check_entries(rows, start, bad_leaf, walked)
+            finally:
+                records.walk(walked)  # the entries before an error too: it may be earlier
+            for level, first, hashes in tree.add(leaves):
+                if level:
+                    stored.check(level, first, hashes)
+            while due and due[-1] <= tree.size:
+                size = due.pop()
+                if tree.root(size) != signed_roots[size]:
                     known = records.error
-                    if known is not None and known.entry is not None and known.entry < tree.size:
+                    if known is not None and known.entry is not None and known.entry < size:
                         raise known  # a changed entry, named exactly, that the checkpoint covers
-                    first = max((s for s in signed_roots if s < tree.size), default=0)
+                    first = max((s for s in signed_roots if s < size), default=0)
                     where = (
-                        f" (anchored on line {anchored[tree.size][1]} of {path})"
-                        if tree.size not in roots
+                        f" (anchored on line {anchored[size][1]} of {path})"
+                        if size not in roots
                         else ""
                     )
                     raise LedgerTampered(
-                        f"the entries before {tree.size} are not those the checkpoint of size "
-                        f"{tree.size}{where} signed (changed at or after entry {first})",
+                        f"the entries before {size} are not those the checkpoint of size "
+                        f"{size}{where} signed (changed at or after entry {first})",
                         entry=first,
                     )
             if progress is not None:
-                progress(len(chunk))
-        if expected != head_size:
+                progress(len(rows))
+        if tree.size != head_size:
             raise LedgerTampered(
-                f"the head says {head_size} entries but {expected} are stored",
-                entry=min(expected, head_size),
+                f"the head says {head_size} entries but {tree.size} are stored",
+                entry=min(tree.size, head_size),
             )
-        _verify_nodes(connection, head_size)
+        stored.finish()
         head = connection.execute(sa.select(ledger_head.c.frontier)).scalar_one()
-        if bytes(head) != b"".join(tree.frontier):
+        if bytes(head) != b"".join(tree.frontier()):
             raise LedgerTampered("the stored head does not match the entries")
         records.finish(head_size)
-        cosignatures = _verify_cosignatures(connection, roots)
+        cosignatures = _verify_cosignatures(connection, checkpoints, roots)
         for size, root in sorted(roots.items()):
             # The log matches the anchored tree (checked above), so the stored one is not it.
             if size in anchored and anchored[size][0] != root:
@@ -563,6 +571,7 @@ def verify(
         raise records.earlier(error) from None
     finally:
         records.close()
+        stored.close()
     if records.error is not None:
         raise records.error
     if records.duplicates:
@@ -599,10 +608,12 @@ def _check_anchor(
     anchored one is what the log is checked against."""
     reading = anchor.Reading(path)
     found: dict[int, tuple[bytes, int]] = {}
+    # Each distinct note is verified once: the stored ones already are, and one checkpoint
+    # may be anchored on several lines (signed by several processes at once).
+    opened = {note: (size, roots[size]) for size, note in stored.items() if size in roots}
     for record in anchor.read(path, reading):
-        if stored.get(record.size) == record.note and record.size in roots:
-            root = roots[record.size]  # the stored note, already verified
-        else:
+        known = opened.get(record.note)
+        if known is None:
             try:
                 signed = open_checkpoint(record.note, [verifier], origin=verifier.name)
             except (InvalidProof, ValueError) as error:
@@ -610,12 +621,13 @@ def _check_anchor(
                     f"line {record.line} of the anchor file {path} is not a checkpoint signed "
                     f"by this node's key: {error}"
                 ) from None
-            if signed.size != record.size:
-                raise LedgerTampered(
-                    f"line {record.line} of the anchor file {path} says size {record.size} "
-                    f"but holds the checkpoint of size {signed.size}"
-                )
-            root = signed.root
+            known = opened[record.note] = (signed.size, signed.root)
+        size, root = known
+        if size != record.size:
+            raise LedgerTampered(
+                f"line {record.line} of the anchor file {path} says size {record.size} "
+                f"but holds the checkpoint of size {size}"
+            )
         first = found.setdefault(record.size, (root, record.line))
         if first[0] != root:
             raise LedgerTampered(
@@ -658,34 +670,147 @@ def _check_anchor(
     return found
 
 
-def _entry_chunks(connection: sa.Connection) -> Iterator[list[sa.Row]]:
-    leaf = ledger_nodes.alias("leaf")
-    last = -1
-    while True:
-        rows = connection.execute(
-            sa.select(
-                ledger_entries.c.seq,
-                ledger_entries.c.kind,
-                ledger_entries.c.partner,
-                ledger_entries.c.object_id,
-                ledger_entries.c.body,
-                leaf.c.hash,
+class _Rows:
+    """The rows of one ordered query, read from the driver as they are wanted: a server-side
+    cursor on PostgreSQL, so that memory does not grow with the log. verify reads about four
+    rows per entry, and a SQLAlchemy Row costs more than the driver's row does; the query's
+    only parameters are integers of ours, so it is compiled with them in place."""
+
+    def __init__(self, connection: sa.Connection, query: sa.Select[Any]) -> None:
+        sql = str(query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+        raw: Any = connection.connection.dbapi_connection  # in the connection's transaction
+        if connection.dialect.name == "postgresql":
+            self._cursor = raw.cursor(name=f"liaison_verify_{next(_CURSORS)}")
+        else:
+            self._cursor = raw.cursor()
+        # The engine's cursor events see it as any statement (the benchmark counts them).
+        connection.dispatch.before_cursor_execute(connection, self._cursor, sql, (), None, False)
+        self._cursor.execute(sql)
+        connection.dispatch.after_cursor_execute(connection, self._cursor, sql, (), None, False)
+        self._buffer: list[Any] = []
+        self._done = False
+
+    def take(self, count: int) -> list[Any]:
+        """The next ``count`` rows (fewer only at the end)."""
+        buffer = self._buffer
+        while len(buffer) < count and not self._done:
+            more = self._cursor.fetchmany(max(count - len(buffer), _FETCH))
+            self._done = not more
+            buffer.extend(more)
+        if len(buffer) == count:
+            self._buffer = []
+            return buffer
+        self._buffer = buffer[count:]
+        return buffer[:count]
+
+    def __iter__(self) -> Iterator[Any]:
+        while rows := self.take(_FETCH):
+            yield from rows
+
+    def close(self) -> None:
+        self._cursor.close()
+
+
+def _entry_chunks(connection: sa.Connection, width: int) -> Iterator[list[Any]]:
+    """The entries in order, ``width`` at a time: one query."""
+    rows = _Rows(
+        connection,
+        sa.select(
+            ledger_entries.c.seq,
+            ledger_entries.c.kind,
+            ledger_entries.c.partner,
+            ledger_entries.c.object_id,
+            ledger_entries.c.body,
+        ).order_by(ledger_entries.c.seq),
+    )
+    try:
+        while chunk := rows.take(width):
+            yield chunk
+    finally:
+        rows.close()
+
+
+def _leaf_hashes(rows: Sequence[Any]) -> list[bytes]:
+    """The leaf hash of each entry's body, as stored."""
+    try:
+        return [_sha256(b"\x00" + row[4].encode()).digest() for row in rows]
+    except AttributeError:  # a body that is not text: its entry's check reports it
+        return [_sha256(b"\x00" + _bytes(row[4])).digest() for row in rows]
+
+
+def _check_entries(
+    rows: Sequence[Any], start: int, bad_leaf: int | None, walked: list[_Visit]
+) -> None:
+    """Check entries ``start``, ... (``rows``) in order, each in its place, canonical and
+    filed rightly, and its leaf hash stored (all but the one at ``bad_leaf``); add each to
+    ``walked`` once checked, for the records."""
+    for position, (seq, kind, partner, object_id, body) in enumerate(rows):
+        if seq != start + position:
+            raise LedgerTampered(
+                f"entry {start + position} is missing (the next stored entry is {seq})",
+                entry=start + position,
             )
-            .outerjoin(leaf, sa.and_(leaf.c.level == 0, leaf.c.index == ledger_entries.c.seq))
-            .where(ledger_entries.c.seq > last)
-            .order_by(ledger_entries.c.seq)
-            .limit(_VERIFY_CHUNK)
-        ).all()
-        if not rows:
-            return
-        yield rows
-        last = rows[-1].seq
+        key = _disclosure_said(seq, kind, partner, object_id, body)
+        if key is not None:  # the usual case: all _check_entry checks, at once
+            if position == bad_leaf:
+                raise _leaf_differs(seq)
+            walked.append((seq, kind, key, None))
+        else:
+            content = _check_entry(seq, kind, partner, object_id, body)
+            if position == bad_leaf:
+                raise _leaf_differs(seq)
+            walked.append(_visiting(seq, kind, content))
+
+
+def _bytes(body: Any) -> bytes:
+    """What a leaf hash covers; a body that is not text (SQLite stores what it is given) is
+    reported by the entry's own check, before its leaf."""
+    return body.encode() if isinstance(body, str) else b""
+
+
+def _leaf_differs(seq: int) -> LedgerTampered:
+    return LedgerTampered(f"entry {seq} does not match its hash in the Merkle tree", entry=seq)
+
+
+# A disclosure as both sides say it: partner, object, SHA-256, release class, version.
+_Disclosed = tuple[Any, Any, Any, Any, Any]
+# An entry as _Records visits it: seq, kind, what a disclosure says, a policy's version.
+_Visit = tuple[int, str, _Disclosed | None, Any]
+
+
+# A disclosure entry as disclosure_entry writes it (ledger/disclosures.py, backfill.py), in
+# canonical form: RFC 8785's key order, strings that need no escape, seq a plain integer. A
+# body that matches is its own RFC 8785 encoding, and its fields are the groups: it need not
+# be parsed and encoded again. Any other body takes the general path (_check_entry).
+_TEXT = r'"([^"\\\x00-\x1f\ud800-\udfff]*+)"'
+_DISCLOSURE = re.compile(
+    rf'\{{"at":{_TEXT},(?:"fingerprint":{_TEXT},)?"kind":"disclosure","object_id":{_TEXT},'
+    rf'"partner":{_TEXT},(?:"recorded":{_TEXT},)?"release_class":{_TEXT},'
+    rf'"seq":(0|[1-9][0-9]*),"sha256":{_TEXT},"version":{_TEXT}\}}'
+)
+
+
+def _disclosure_said(
+    seq: int, kind: str, partner: str | None, object_id: str | None, body: Any
+) -> _Disclosed | None:
+    """What a disclosure entry written by disclosure_entry says, when its body is canonical,
+    in its place and filed under its kind, partner and object (what _check_entry checks);
+    None for any other entry, which _check_entry then reads."""
+    match = _DISCLOSURE.fullmatch(body) if isinstance(body, str) else None
+    if match is None or kind != "disclosure":
+        return None
+    said = match.groups()
+    if said[6] != str(seq) or said[3] != partner or said[2] != object_id:
+        return None
+    return said[3], said[2], said[7], said[5], said[8]
 
 
 def _check_entry(
     seq: int, kind: str, partner: str | None, object_id: str | None, body: str
 ) -> dict[str, Any]:
     """The entry's content, once it is found in its place, canonical and filed rightly."""
+    if not isinstance(body, str):
+        raise LedgerTampered(f"entry {seq} is not text", entry=seq)
     try:
         content = json.loads(body)
     except (ValueError, RecursionError):
@@ -712,64 +837,94 @@ def _plain_canonical(content: dict[str, Any]) -> str:
     return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def _verify_nodes(connection: sa.Connection, size: int) -> None:
-    """Every stored inner node is the hash of its two children, and none is missing or extra
-    (level 0 was checked against the entries)."""
-    level = 1
-    while (1 << level) <= size:
-        children = _level(connection, level - 1)
-        count = 0
-        for index, value in _level(connection, level):
-            if index >= size >> level:
-                raise LedgerTampered("the Merkle tree has nodes beyond the log's end", entry=size)
-            if index != count:
-                raise LedgerTampered(
-                    f"the stored Merkle node ({level}, {count}) is missing", entry=count << level
-                )
-            left, right = next(children, None), next(children, None)
-            if (
-                left is None
-                or right is None
-                or left[0] != 2 * index
-                or right[0] != 2 * index + 1
-                or merkle.node_hash(left[1], right[1]) != value
-            ):
-                raise LedgerTampered(
-                    f"the stored Merkle node ({level}, {index}) is wrong",
-                    entry=index << level,
-                )
-            count += 1
-        if count != size >> level:
-            raise LedgerTampered(
-                f"level {level} of the Merkle tree has {count} nodes, not {size >> level}",
-                entry=count << level,
-            )
-        level += 1
-    stored = connection.execute(sa.select(sa.func.count()).select_from(ledger_nodes)).scalar_one()
-    # A tree of n leaves has exactly one perfect node per (level, index) with index < n >> level.
-    expected = sum(size >> level for level in range(size.bit_length()))
-    extra = stored - expected
-    if extra:
-        raise LedgerTampered("the Merkle tree has nodes beyond the log's end", entry=size)
+class _StoredNodes:
+    """The stored Merkle nodes, each level read in index order by one query as the walk
+    reaches it, held against the nodes recomputed from the entries. A leaf that differs is
+    the walk's to report, at its entry; the first inner node found wrong is kept and reported
+    after the walk (``finish``), as the entries' own checks name the entry more exactly."""
 
+    def __init__(self, connection: sa.Connection, size: int) -> None:
+        self._connection = connection
+        self._size = size  # the head's: a node at or past size >> level is beyond the end
+        self._levels: dict[int, _Rows] = {}
+        self._error: tuple[tuple[int, int], LedgerTampered] | None = None
 
-def _level(connection: sa.Connection, level: int) -> Iterator[tuple[int, bytes]]:
-    last = -1
-    while True:
-        rows = connection.execute(
-            sa.select(ledger_nodes.c.index, ledger_nodes.c.hash)
-            .where(ledger_nodes.c.level == level, ledger_nodes.c.index > last)
-            .order_by(ledger_nodes.c.index)
-            .limit(_VERIFY_CHUNK)
-        ).all()
-        if not rows:
+    def leaf_difference(self, first: int, leaves: Sequence[bytes]) -> int | None:
+        """The position in ``leaves`` (leaf hashes ``first``, ``first + 1``, ...) of the first
+        one stored differently or not at all; None when all are stored as they are."""
+        found = self._difference(0, first, leaves)
+        return None if found is None else found[0]
+
+    def check(self, level: int, first: int, hashes: Sequence[bytes]) -> None:
+        """Hold the stored nodes ``first``, ... of ``level`` to ``hashes``."""
+        found = self._difference(level, first, hashes)
+        if found is None:
             return
-        for index, value in rows:
-            yield index, bytes(value)
-        last = rows[-1].index
+        position, how = found
+        index = first + position
+        if how == "beyond":
+            error = LedgerTampered(
+                "the Merkle tree has nodes beyond the log's end", entry=self._size
+            )
+        else:
+            error = LedgerTampered(
+                f"the stored Merkle node ({level}, {index}) is {how}", entry=index << level
+            )
+        if self._error is None or (level, index) < self._error[0]:
+            self._error = ((level, index), error)
+
+    def _difference(
+        self, level: int, first: int, hashes: Sequence[bytes]
+    ) -> tuple[int, str] | None:
+        rows = self._level(level).take(len(hashes))
+        # Two list comparisons, in C: the common case.
+        if [row[0] for row in rows] == list(range(first, first + len(hashes))) and [
+            row[1] for row in rows
+        ] == hashes:
+            return None
+        for position, value in enumerate(hashes):
+            if position >= len(rows):
+                return position, "missing"
+            index, stored = rows[position]
+            if index != first + position:
+                beyond = isinstance(index, int) and index >= self._size >> level
+                return position, "beyond" if beyond else "missing"
+            if stored != value:
+                return position, "wrong"
+        raise AssertionError("the stored nodes differ but none was found")  # pragma: no cover
+
+    def _level(self, level: int) -> _Rows:
+        rows = self._levels.get(level)
+        if rows is None:
+            rows = self._levels[level] = _Rows(
+                self._connection,
+                sa.select(ledger_nodes.c.index, ledger_nodes.c.hash)
+                .where(ledger_nodes.c.level == level)
+                .order_by(ledger_nodes.c.index),
+            )
+        return rows
+
+    def finish(self) -> None:
+        """After the walk, every node of the tree held to the entries: the first wrong or
+        missing one, and then any node more than the tree has."""
+        if self._error is not None:
+            raise self._error[1]
+        stored = self._connection.execute(
+            sa.select(sa.func.count()).select_from(ledger_nodes)
+        ).scalar_one()
+        # A tree of n leaves has one perfect node per (level, index) with index < n >> level.
+        size = self._size
+        if stored != sum(size >> level for level in range(size.bit_length())):
+            raise LedgerTampered("the Merkle tree has nodes beyond the log's end", entry=size)
+
+    def close(self) -> None:
+        for rows in self._levels.values():
+            rows.close()
 
 
-def _verify_cosignatures(connection: sa.Connection, roots: Mapping[int, bytes]) -> int:
+def _verify_cosignatures(
+    connection: sa.Connection, checkpoints: Mapping[int, str], roots: Mapping[int, bytes]
+) -> int:
     known = {w.name: w for w in witnesses(connection)}
     count = 0
     for size, name, line in connection.execute(
@@ -782,7 +937,7 @@ def _verify_cosignatures(connection: sa.Connection, roots: Mapping[int, bytes]) 
         witness = known.get(name)
         if size not in roots or witness is None:
             raise LedgerTampered(f"a cosignature of size {size} by {name} has no checkpoint")
-        note = note_text(checkpoint_at(connection, size))
+        note = note_text(checkpoints[size])
         try:
             verify_cosignature(f"{note}\n{line}\n", witness)
         except InvalidProof:
@@ -793,12 +948,43 @@ def _verify_cosignatures(connection: sa.Connection, roots: Mapping[int, bytes]) 
     return count
 
 
+class _Ahead:
+    """The rows of a stream as items (``convert``, a batch at a time), from the current one
+    on, looked ahead in without being consumed."""
+
+    def __init__(self, rows: _Rows, convert: Callable[[list[Any]], list[Any]]) -> None:
+        self._rows = rows
+        self._convert = convert
+        self._items: list[Any] = []
+        self._at = 0
+
+    def peek(self, count: int) -> list[Any]:
+        """The next ``count`` items (fewer only at the end), not consumed."""
+        wanted = self._at + count - len(self._items)
+        if wanted > 0:
+            more = self._convert(self._rows.take(max(wanted, _FETCH)))
+            self._items = self._items[self._at :] + more
+            self._at = 0
+        return self._items[self._at : self._at + count]
+
+    @property
+    def current(self) -> Any:
+        found = self.peek(1)
+        return found[0] if found else None
+
+    def advance(self, count: int = 1) -> None:
+        self._at += count
+
+    def close(self) -> None:
+        self._rows.close()
+
+
 class _Records:
     """The records kept outside the log, walked beside it in entry order: the disclosures one
     to one with the disclosure entries (a record for each entry and an entry for each record,
     with the same partner, object, version, digest and release class), and each policy
     change with its entry. Both tables are streamed ordered by entry, so verification holds
-    one row of each in memory however long the log. The first record found wrong is kept
+    a batch of each in memory however long the log. The first record found wrong is kept
     (``error``): the log's own checks go on, and the lower entry is reported."""
 
     def __init__(self, connection: sa.Connection) -> None:
@@ -806,156 +992,186 @@ class _Records:
         self.error: LedgerTampered | None = None
         self.matched = 0
         self.duplicates = 0
-        stream = {"stream_results": True, "yield_per": _RECORDS_CHUNK}
-        self._disclosures = connection.execute(
-            sa.select(
-                disclosures.c.entry,
-                disclosures.c.partner,
-                disclosures.c.object_id,
-                disclosures.c.version,
-                disclosures.c.digest,
-                disclosures.c.release_class,
-            )
-            .order_by(disclosures.c.entry.nulls_first())
-            .execution_options(**stream)
+        # Disclosure records as (entry, what they say, in _Disclosed's order).
+        self._disclosures = _Ahead(
+            _Rows(
+                connection,
+                sa.select(
+                    disclosures.c.entry,
+                    disclosures.c.partner,
+                    disclosures.c.object_id,
+                    disclosures.c.digest,
+                    disclosures.c.release_class,
+                    disclosures.c.version,
+                ).order_by(disclosures.c.entry.nulls_first()),
+            ),
+            _disclosure_records,
         )
-        self._policy = connection.execute(
-            sa.select(policy_changes.c.entry, policy_changes.c.version)
-            .order_by(policy_changes.c.entry.nulls_first())
-            .execution_options(**stream)
+        # Policy records as (entry, version).
+        self._policy = _Ahead(
+            _Rows(
+                connection,
+                sa.select(policy_changes.c.entry, policy_changes.c.version).order_by(
+                    policy_changes.c.entry.nulls_first()
+                ),
+            ),
+            lambda rows: [tuple(row) for row in rows],
         )
-        self._d: sa.Row | None = None
-        self._p: sa.Row | None = None
-        self._d_at: float = _END  # the entry the next record points at
-        self._p_at: float = _END
-        self._next_disclosure()
-        self._next_policy()
-        if self._d is not None and self._d.entry is None:
-            self._fail(
-                f"the disclosure of {self._d.object_id} to {self._d.partner} has no ledger entry"
-            )
-        elif self._p is not None and self._p.entry is None:
-            self._fail(f"policy version {self._p.version} has no matching ledger entry")
-
-    def _next_disclosure(self) -> None:
-        self._d = next(self._disclosures, None)
-        self._d_at = _END if self._d is None else self._d.entry
-
-    def _next_policy(self) -> None:
-        self._p = next(self._policy, None)
-        self._p_at = _END if self._p is None else self._p.entry
+        first, policy = self._disclosures.current, self._policy.current
+        if first is not None and first[0] is None:
+            self._fail(f"the disclosure of {first[1][1]} to {first[1][0]} has no ledger entry")
+        elif policy is not None and policy[0] is None:
+            self._fail(f"policy version {policy[1]} has no matching ledger entry")
 
     def _fail(self, message: str, entry: int | None = None) -> None:
-        self.error = LedgerTampered(message, entry=entry)
+        if self.error is None:
+            self.error = LedgerTampered(message, entry=entry)
 
-    def visit(self, seq: int, kind: str, content: dict[str, Any]) -> None:
-        """Entry ``seq`` (of ``kind``, read as ``content``), the entries before it visited."""
+    def walk(self, entries: Sequence[_Visit]) -> None:
+        """The next entries, in order (each entry's own checks passed), the ones before them
+        walked."""
+        if self.error is not None or not entries or self._in_bulk(entries):
+            return
+        for seq, kind, key, version in entries:
+            self._visit(seq, kind, key, version)
+
+    def _in_bulk(self, entries: Sequence[_Visit]) -> bool:
+        """Whether the records pointing into ``entries`` are exactly those of its disclosure
+        and policy entries, in order and the same: then they are consumed at once, and the
+        walk one entry at a time would find nothing (the usual case, compared in C)."""
+        end = entries[-1][0] + 1
+        told = [(seq, key) for seq, kind, key, _ in entries if kind == "disclosure"]
+        changes = [(seq, version) for seq, kind, _, version in entries if kind == "policy"]
+        for records, expected in ((self._disclosures, told), (self._policy, changes)):
+            found = records.peek(len(expected) + 1)
+            after = found[len(expected)][0] if len(found) > len(expected) else end
+            if found[: len(expected)] != expected or not (isinstance(after, int) and after >= end):
+                return False
+        self._disclosures.advance(len(told))
+        self._policy.advance(len(changes))
+        self.matched += len(told)
+        return True
+
+    def visit(self, seq: int, kind: str, content: Mapping[str, Any]) -> None:
+        """Entry ``seq`` (of ``kind``, read as ``content``), the entries before it walked."""
+        self._visit(*_visiting(seq, kind, content))
+
+    def _visit(self, seq: int, kind: str, key: _Disclosed | None, version: Any) -> None:
         if self.error is not None:
             return
-        if kind == "disclosure" or self._d_at <= seq:
-            self._disclosure(seq, kind, content)
-        if self.error is None and self._p_at <= seq:
-            self._policy_change(seq, kind, content)
+        record = self._disclosures.current
+        if kind == "disclosure" or (record is not None and _at(record) <= seq):
+            self._disclosure(seq, kind, key, record)
+        change = self._policy.current
+        if self.error is None and change is not None and _at(change) <= seq:
+            self._policy_change(seq, kind, version, change)
 
-    def _disclosure(self, seq: int, kind: str, content: dict[str, Any]) -> None:
-        row = self._d
-        if row is not None and row.entry < seq:
-            self._misfiled(row)
+    def _disclosure(self, seq: int, kind: str, key: _Disclosed | None, record: Any) -> None:
+        at = _END if record is None else _at(record)
+        if at < seq:
+            self._misfiled(record)
         elif kind != "disclosure":
-            assert row is not None
             self._fail(
-                f"the disclosure of {row.object_id} to {row.partner} is filed under entry "
+                f"the disclosure of {record[1][1]} to {record[1][0]} is filed under entry "
                 f"{seq}, which is a {kind} entry",
                 seq,
             )
-        elif row is not None and row.entry == seq:
-            if _same_disclosure(row, content):
+        elif at == seq:
+            if record[1] == key:
                 self.matched += 1
-                self._next_disclosure()
+                self._disclosures.advance()
             else:
                 self._fail(
-                    f"the disclosure record of entry {seq} ({row.object_id} to {row.partner}) "
+                    f"the disclosure record of entry {seq} ({record[1][1]} to {record[1][0]}) "
                     "does not match the entry",
                     seq,
                 )
-        elif self._recorded_before(seq, content):
+        elif key is not None and self._recorded_before(seq, key):
             self.duplicates += 1
         else:
+            assert key is not None
             self._fail(
-                f"entry {seq} records a disclosure of {content.get('object_id')} to "
-                f"{content.get('partner')} that has no disclosure record",
+                f"entry {seq} records a disclosure of {key[1]} to {key[0]} that has no "
+                "disclosure record",
                 seq,
             )
 
-    def _misfiled(self, row: sa.Row) -> None:
+    def _misfiled(self, record: Any) -> None:
         """A disclosure record pointing at an entry already passed: a second record of one
         entry, or no entry at all."""
-        if row.entry < 0:
+        entry, (partner, object_id, *_) = record
+        if not isinstance(entry, int) or entry < 0:
             self._fail(
-                f"the disclosure of {row.object_id} to {row.partner} is filed under entry "
-                f"{row.entry}, which does not exist"
+                f"the disclosure of {object_id} to {partner} is filed under entry "
+                f"{entry}, which does not exist"
             )
         else:
-            self._fail(f"two disclosure records are filed under entry {row.entry}", row.entry)
+            self._fail(f"two disclosure records are filed under entry {entry}", entry)
 
-    def _recorded_before(self, seq: int, content: dict[str, Any]) -> bool:
+    def _recorded_before(self, seq: int, key: _Disclosed) -> bool:
         """Whether the copy of this entry has a record under an earlier entry with the same
         fields: one copy recorded twice by concurrent requests (record_disclosures now
         prevents it). That record matched its own entry, or the walk would have stopped."""
+        partner, object_id, digest, release_class, version = key
+        if not all(isinstance(value, str) for value in (partner, object_id, digest, version)):
+            return False
         try:
-            version = to_micros(content["version"])
-            key = (content["partner"], content["object_id"], content["sha256"])
-        except (KeyError, TypeError, ValueError):
+            micros = to_micros(version)
+        except ValueError:
             return False
         row = self._connection.execute(
             sa.select(disclosures.c.entry, disclosures.c.release_class).where(
-                disclosures.c.partner == key[0],
-                disclosures.c.object_id == key[1],
-                disclosures.c.version == version,
-                disclosures.c.digest == key[2],
+                disclosures.c.partner == partner,
+                disclosures.c.object_id == object_id,
+                disclosures.c.version == micros,
+                disclosures.c.digest == digest,
             )
         ).one_or_none()
         return (
             row is not None
-            and row.entry is not None
+            and isinstance(row.entry, int)
             and row.entry < seq
-            and row.release_class == content.get("release_class")
+            and row.release_class == release_class
         )
 
-    def _policy_change(self, seq: int, kind: str, content: dict[str, Any]) -> None:
-        row = self._p
-        assert row is not None
-        if row.entry < seq:
-            self._fail(f"two policy records are filed under entry {row.entry}", row.entry)
-        elif kind != "policy" or content.get("version") != row.version:
-            self._fail(f"policy version {row.version} has no matching ledger entry", seq)
+    def _policy_change(self, seq: int, kind: str, version: Any, change: Any) -> None:
+        recorded = change[1]
+        if _at(change) < seq:
+            self._policy_misfiled(change)
+        elif kind != "policy" or version != recorded:
+            self._fail(f"policy version {recorded} has no matching ledger entry", seq)
         else:
-            self._next_policy()
+            self._policy.advance()
+
+    def _policy_misfiled(self, change: Any) -> None:
+        """A policy record pointing at an entry already passed."""
+        entry, version = change
+        if not isinstance(entry, int) or entry < 0:
+            self._fail(
+                f"policy version {version} is filed under entry {entry}, which does not exist"
+            )
+        else:
+            self._fail(f"two policy records are filed under entry {entry}", entry)
 
     def finish(self, size: int) -> None:
         """After the last entry: no record may point beyond it."""
         if self.error is not None:
             return
-        if self._d is not None:
-            if self._d.entry < size:
-                self._misfiled(self._d)
+        record, change = self._disclosures.current, self._policy.current
+        if record is not None:
+            if _at(record) < size:
+                self._misfiled(record)
             else:
                 self._fail(
-                    f"the disclosure of {self._d.object_id} to {self._d.partner} has no "
-                    f"ledger entry (it is filed under entry {self._d.entry}, beyond the log's "
-                    f"{size} entries)",
-                    self._d.entry,
+                    f"the disclosure of {record[1][1]} to {record[1][0]} has no ledger entry "
+                    f"(it is filed under entry {record[0]}, beyond the log's {size} entries)",
+                    record[0],
                 )
-        elif self._p is not None:
-            if self._p.entry < size:
-                self._fail(
-                    f"two policy records are filed under entry {self._p.entry}", self._p.entry
-                )
+        elif change is not None:
+            if _at(change) < size:
+                self._policy_misfiled(change)
             else:
-                self._fail(
-                    f"policy version {self._p.version} has no matching ledger entry",
-                    self._p.entry,
-                )
+                self._fail(f"policy version {change[1]} has no matching ledger entry", change[0])
 
     def earlier(self, error: LedgerTampered) -> LedgerTampered:
         """``error`` from the log's own checks, or the record found wrong at an earlier entry."""
@@ -976,24 +1192,46 @@ class _Records:
 _END = float("inf")
 
 
-def _same_disclosure(row: sa.Row, content: Mapping[str, Any]) -> bool:
-    return (
-        content.get("partner") == row.partner
-        and content.get("object_id") == row.object_id
-        and content.get("sha256") == row.digest
-        and content.get("release_class") == row.release_class
-        and content.get("version") == _timestamp(row.version)
+def _at(record: Any) -> float:
+    """The entry a record points at, for comparing with entries: one that is no entry number
+    at all (SQLite stores what it is given) counts as before the first, so it is reported."""
+    entry = record[0]
+    return entry if isinstance(entry, int) else -1
+
+
+def _visiting(seq: int, kind: str, content: Mapping[str, Any]) -> _Visit:
+    """An entry read through json, as _Records visits it."""
+    get = content.get
+    key = (
+        (get("partner"), get("object_id"), get("sha256"), get("release_class"), get("version"))
+        if kind == "disclosure"
+        else None
     )
+    return seq, kind, key, get("version") if kind == "policy" else None
 
 
-_TIMESTAMPS: dict[int, str] = {}
+def _disclosure_records(rows: list[Any]) -> list[tuple[Any, _Disclosed]]:
+    """Disclosure records as (entry, what they say)."""
+    known = _TIMESTAMPS.get
+    return [
+        (entry, (partner, object_id, digest, release_class, known(version) or _timestamp(version)))
+        for entry, partner, object_id, digest, release_class, version in rows
+    ]
 
 
-def _timestamp(micros: int) -> str:
-    """from_micros, remembered: one version is usually disclosed to several partners."""
-    found = _TIMESTAMPS.get(micros)
-    if found is None:
+_TIMESTAMPS: dict[int, str | None] = {}
+
+
+def _timestamp(micros: int) -> str | None:
+    """from_micros, remembered: one version is usually disclosed to several partners. None
+    for what is no time at all (SQLite stores what it is given): it matches no entry."""
+    found = _TIMESTAMPS.get(micros, "")
+    if found == "":
         if len(_TIMESTAMPS) >= 65_536:
             _TIMESTAMPS.clear()
-        found = _TIMESTAMPS[micros] = from_micros(micros)
+        try:
+            found = from_micros(micros)
+        except (TypeError, ValueError, OverflowError):
+            found = None
+        _TIMESTAMPS[micros] = found
     return found

@@ -9,6 +9,7 @@ date on which a community membership starts or ends, after which ``refresh`` re-
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -16,7 +17,6 @@ from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
-from stix2.registry import class_for_type
 
 from liaison.ledger.log import Entry, append
 from liaison.markings.handling import UnknownMarking
@@ -49,11 +49,20 @@ from liaison.store.schema import (
 _COMMON_REQUIRED = frozenset({"type", "spec_version", "id", "created", "modified"})
 
 
+@functools.lru_cache(maxsize=512)
 def required_properties(stix_type: str | None) -> frozenset[str]:
     """The top-level properties STIX 2.1 requires for ``stix_type`` (from the stix2 library's
     own definitions); for an unknown type only the common ones."""
     if stix_type is None:
         return _COMMON_REQUIRED
+    # Here, not at the top: importing stix2 takes a quarter of a second, and most commands
+    # that read the policy never ask. The package first, then its registry: a thread that
+    # took stix2.registry while another was still importing stix2 would find no 2.1 class
+    # registered yet, cut required references instead of withholding, and this cache would
+    # keep that answer; importing the package waits until it is whole.
+    import stix2  # noqa: F401
+    from stix2.registry import class_for_type
+
     cls = class_for_type(stix_type, "2.1")
     if cls is None:
         return _COMMON_REQUIRED

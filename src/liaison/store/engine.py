@@ -8,21 +8,32 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 _WRITE = "liaison_write"
+
+
+# Connections one process may hold: the TAXII server runs at most REQUEST_THREADS handlers
+# at once (taxii/app.py), each holding at most a read and a write connection, plus its
+# background preparer's; a pool smaller than that lets handlers that hold a read connection
+# wait for ever for a write one.
+POOL_SIZE = 10
+POOL_OVERFLOW = 30
 
 
 def create_engine(url: str) -> sa.Engine:
     """An engine for ``url``; SQLite files get WAL, foreign keys and a busy timeout."""
     if url.startswith("sqlite"):
         database = url.removeprefix("sqlite:///")
+        pool: dict[str, Any] = {}
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": 60})
+            pool = {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}
+        engine = sa.create_engine(url, connect_args={"timeout": 60}, **pool)
         _configure_sqlite(engine)
         return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    return sa.create_engine(
+        url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW
+    )
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -40,6 +51,9 @@ def sqlite_file(url: str) -> Path | None:
 
 def upsert(connection: sa.Connection, table: sa.Table) -> Any:
     """An INSERT that can say ON CONFLICT, in the connection's dialect."""
+    # Here, not at the top: a command on a SQLite store need not import the PostgreSQL dialect.
+    from sqlalchemy.dialects import postgresql, sqlite
+
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     return dialect.insert(table)
 

@@ -327,3 +327,32 @@ def latest_bodies(connection: sa.Connection, ids: Iterable[str]) -> dict[str, di
         )
         bodies.update({oid: json.loads(body) for oid, body in rows})
     return bodies
+
+
+def stored_text(obj: dict[str, Any]) -> str:
+    """The text a version is stored as (its ``body``)."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def stored_identically(connection: sa.Connection, batch: Sequence[dict[str, Any]]) -> set[int]:
+    """The positions in ``batch`` of objects the store already holds with the same text: the
+    same id and version, byte for byte (the version is in the text). An importer need not
+    validate those again."""
+    positions: dict[str, list[int]] = {}
+    for position, obj in enumerate(batch):
+        if isinstance(obj.get("id"), str):
+            positions.setdefault(obj["id"], []).append(position)
+    wanted = sorted(positions)
+    found: set[int] = set()
+    for start in range(0, len(wanted), BATCH):
+        bodies: dict[str, set[str]] = {}
+        rows = connection.execute(
+            sa.select(objects.c.id, objects.c.body).where(
+                objects.c.id.in_(wanted[start : start + BATCH])
+            )
+        )
+        for oid, body in rows:
+            bodies.setdefault(oid, set()).add(body)
+        for oid, stored in bodies.items():
+            found.update(p for p in positions[oid] if stored_text(batch[p]) in stored)
+    return found

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -273,16 +273,24 @@ def _page_rows(
     return execute_compiled(connection, compiled, params).all()
 
 
-def page(connection: sa.Connection, partner: str, query: PageQuery) -> Page:
-    """One page of the versions ``partner`` may receive, oldest added first."""
-    granted = {
-        class_id: (decision, tuple(json.loads(cuts)))
-        for class_id, decision, cuts in connection.execute(
-            sa.select(grants.c.class_id, grants.c.decision, grants.c.cuts).where(
-                grants.c.partner == partner, grants.c.decision != "withhold"
+def page(
+    connection: sa.Connection,
+    partner: str,
+    query: PageQuery,
+    granted: Mapping[str, tuple[str, tuple[str, ...]]] | None = None,
+) -> Page:
+    """One page of the versions ``partner`` may receive, oldest added first. ``granted``
+    (``{class id: (decision, cuts)}`` of the classes it may receive, as this connection's
+    snapshot holds them) saves reading the grants again."""
+    if granted is None:
+        granted = {
+            class_id: (decision, tuple(json.loads(cuts)))
+            for class_id, decision, cuts in connection.execute(
+                sa.select(grants.c.class_id, grants.c.decision, grants.c.cuts).where(
+                    grants.c.partner == partner, grants.c.decision != "withhold"
+                )
             )
-        )
-    }
+        }
     if not granted or query.limit <= 0:
         return Page([], False)
     wanted = query.limit + 1

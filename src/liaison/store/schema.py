@@ -135,6 +135,9 @@ policy_state = sa.Table(
     sa.Column("rules", sa.Text, nullable=False),
     sa.Column("decided_on", sa.Date),
     sa.Column("valid_until", sa.Date),
+    # Bumped by database triggers on every change of grants, partners, communities,
+    # memberships or collections: what the release path caches is keyed on it (migration 0008).
+    sa.Column("serial", sa.BigInteger, nullable=False, server_default="0"),
 )
 
 # Every change of policy, partner or community, in order (the ledger will sign these).
@@ -204,6 +207,17 @@ disclosures = sa.Table(
     sa.Column("entry", sa.BigInteger),
     # The versions disclosed to anybody (`liaison leak investigate` reads their texts).
     sa.Index("ix_disclosures_object", "object_id", "version"),
+    # `ledger verify` reads them in ledger order, to match them with their entries.
+    sa.Index("ix_disclosures_entry", "entry"),
+)
+
+# The fingerprint slots of a text (fingerprint/prepared.py), keyed on the SHA-256 of the text:
+# finding them costs far more than using them, and they depend on nothing else.
+text_slots = sa.Table(
+    "text_slots",
+    metadata,
+    sa.Column("digest", sa.String(64), primary_key=True),
+    sa.Column("slots", sa.Text, nullable=False),
 )
 
 # TAXII status resources of partners' POSTs.
