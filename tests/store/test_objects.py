@@ -103,3 +103,18 @@ def test_a_failed_write_leaves_nothing(node):
         pass
     with node.engine.connect() as connection:
         assert versions_of(connection, indicator(1)["id"]) == []
+
+
+def test_a_large_write_refreshes_the_statistics(node, monkeypatch):
+    import liaison.store.objects as stored
+    from liaison.importer import import_objects
+    from tests.stix_factory import indicator
+
+    monkeypatch.setattr(stored, "ANALYZE_AFTER", 5)
+    import_objects(node.engine, [indicator(n) for n in range(6)], validate=lambda o: [[]] * len(o))
+    with node.engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            query = "SELECT COUNT(*) FROM sqlite_stat1 WHERE tbl = 'objects'"
+        else:
+            query = "SELECT COUNT(*) FROM pg_stats WHERE tablename = 'objects'"
+        assert connection.exec_driver_sql(query).scalar() > 0
