@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from bench.peers import peer_environment
+from bench.peers import peer_environment, stop_server
 
 COMMIT = "1506bb7f54c2da3e839ccdfd5c5bcd16c928a9ac"
 DEFAULT_SOURCE = f"git+https://github.com/eclecticiq/OpenTAXII@{COMMIT}"
@@ -328,14 +328,7 @@ class Server:
         return httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.close()
+        stop_server(self.process, self.log)
 
 
 def stored_reports(data_url: str) -> tuple[list[str], list[str]]:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import IO, Any
 
 
 def peer_environment(directory: Path, requirements: Sequence[str]) -> Path:
@@ -24,3 +25,15 @@ def peer_environment(directory: Path, requirements: Sequence[str]) -> Path:
         text=True,
     )
     return bin_dir
+
+
+def stop_server(process: subprocess.Popen[bytes], log: IO[Any]) -> None:
+    """Stop a server a benchmark started: SIGTERM, then SIGKILL after 30 s; close its log."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    log.close()

@@ -84,6 +84,7 @@ from bench import opentaxii
 from bench.corpus import Feed, Label
 from bench.import_throughput import fresh_database, postgres_server
 from bench.options import BACKENDS, backends, positive, sizes
+from bench.peers import stop_server
 from bench.report import Machine, ratio, verdict, wide_console
 from bench.stores import make_node, node_stores
 from liaison.alliance import Collection, Community, Partner
@@ -651,14 +652,7 @@ class Process:
             time.sleep(0.2)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.close()
+        stop_server(self.process, self.log)
 
 
 def serve_liaison(store: LiaisonStore, workdir: Path) -> Process:
