@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import statistics
 import subprocess
 import tempfile
 import time
@@ -34,7 +33,7 @@ from rich.table import Table
 
 from bench.options import BACKENDS, backends, positive, sizes
 from bench.peers import peer_environment
-from bench.report import Machine, elapsed, ratio, verdict, wide_console
+from bench.report import Latency, Machine, elapsed, ratio, verdict, wide_console
 from bench.stores import node_stores
 from liaison.ledger import log, merkle
 from liaison.ledger.log import Entry
@@ -125,19 +124,6 @@ def samples(size: int, count: int) -> tuple[list[int], list[int]]:
 # --- measuring ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Latency:
-    samples: tuple[float, ...]  # seconds
-
-    @property
-    def p50(self) -> float:
-        return statistics.median(self.samples)
-
-    @property
-    def p95(self) -> float:
-        if len(self.samples) < 2:
-            return self.samples[0]
-        return statistics.quantiles(self.samples, n=100, method="inclusive")[94]
 
 
 @dataclass

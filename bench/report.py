@@ -4,6 +4,7 @@ the machine was, ratios and verdicts. The machines are noisy, so each report say
 from __future__ import annotations
 
 import os
+import statistics
 import time
 from dataclasses import dataclass, field
 
@@ -42,3 +43,18 @@ class Machine:
         """One line: CPU count, load at start, ``facts``, and how long the run took."""
         cpus = f"CPU count: {os.cpu_count()} (1-minute load average at start: {self.load:.2f})"
         return "; ".join([cpus, *facts, f"run took {elapsed(self.began):.0f} s"])
+
+
+@dataclass(frozen=True)
+class Latency:
+    samples: tuple[float, ...]  # seconds
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def p95(self) -> float:
+        if len(self.samples) < 2:
+            return self.samples[0]
+        return statistics.quantiles(self.samples, n=100, method="inclusive")[94]

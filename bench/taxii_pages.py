@@ -50,7 +50,6 @@ import os
 import random
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -85,7 +84,7 @@ from bench.corpus import Feed, Label
 from bench.import_throughput import fresh_database, postgres_server
 from bench.options import BACKENDS, backends, positive, sizes
 from bench.peers import stop_server
-from bench.report import Machine, ratio, verdict, wide_console
+from bench.report import Latency, Machine, ratio, verdict, wide_console
 from bench.stores import make_node, node_stores
 from liaison.alliance import Collection, Community, Partner
 from liaison.fingerprint.prepared import SlotBook, keep, object_texts, text_key
@@ -884,19 +883,6 @@ class Sample:
     items: int | None  # objects in the page, or successes of a POST
 
 
-@dataclass(frozen=True)
-class Latency:
-    samples: tuple[float, ...]
-
-    @property
-    def p50(self) -> float:
-        return statistics.median(self.samples)
-
-    @property
-    def p95(self) -> float:
-        if len(self.samples) < 2:
-            return self.samples[0]
-        return statistics.quantiles(self.samples, n=100, method="inclusive")[94]
 
 
 def get(client: httpx.Client, path: str, params: dict[str, Any] | None) -> Sample:

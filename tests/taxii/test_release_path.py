@@ -98,14 +98,23 @@ def test_nothing_is_sent_when_the_disclosure_cannot_be_recorded(live, monkeypatc
 
 
 @pytest.mark.parametrize("partner", ["USA", "TUR"])
-def test_a_repeated_page_writes_nothing(live, partner):
+def test_a_repeated_page_writes_nothing(live, partner, monkeypatch):
     cid = live.collection_id("intelligence")
     with live.client(partner) as client:
         first = client.get(f"/api/collections/{cid}/objects/", params={"limit": 1000})
         with live.node.engine.connect() as connection:
             before = connection.exec_driver_sql("SELECT COUNT(*) FROM ledger_entries").scalar()
+        writes = []
+        opened = deliver_module.write_transaction
+
+        def counted(engine):
+            writes.append(engine)
+            return opened(engine)
+
+        monkeypatch.setattr(deliver_module, "write_transaction", counted)
         again = client.get(f"/api/collections/{cid}/objects/", params={"limit": 1000})
     assert again.content == first.content
+    assert writes == []  # not even an empty write transaction
     with live.node.engine.connect() as connection:
         after = connection.exec_driver_sql("SELECT COUNT(*) FROM ledger_entries").scalar()
     assert after == before

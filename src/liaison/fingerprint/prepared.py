@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from importlib import metadata
 from importlib.resources import files
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -94,9 +95,9 @@ class SlotBook:
         return slots
 
 
-def object_texts(obj: Mapping[str, object]) -> list[str]:
+def object_texts(obj: dict[str, Any]) -> list[str]:
     """The texts of ``obj`` that carry marks."""
-    return [value for f in text_fields(dict(obj)) if isinstance(value := obj[f], str)]
+    return [obj[f] for f in text_fields(obj)]
 
 
 def keep(connection: sa.Connection, found: Mapping[str, str]) -> None:
