@@ -125,8 +125,7 @@ def add_objects(
         if holder != owner:
             outcomes.append("refused")
             messages[position] = (
-                f"{key.id} belongs to {holder}: only its owner may version, revoke or "
-                "re-mark it"
+                f"{key.id} belongs to {holder}: only its owner may version, revoke or re-mark it"
             )
             continue
         if _is_definition(obj):
@@ -275,14 +274,16 @@ def count_versions(connection: sa.Connection) -> int:
     return connection.execute(sa.select(sa.func.count()).select_from(objects)).scalar_one()
 
 
-def delete_versions(
-    connection: sa.Connection, owner: str, object_id: str, match: Versions
-) -> int:
+def delete_versions(connection: sa.Connection, owner: str, object_id: str, match: Versions) -> int:
     """Delete the versions of ``object_id`` that ``match`` selects, if ``owner`` owns it;
     how many were deleted. The newest remaining version becomes the latest."""
-    stored = connection.execute(
-        sa.select(objects.c.version).where(objects.c.id == object_id, objects.c.owner == owner)
-    ).scalars().all()
+    stored = (
+        connection.execute(
+            sa.select(objects.c.version).where(objects.c.id == object_id, objects.c.owner == owner)
+        )
+        .scalars()
+        .all()
+    )
     doomed = [v for v in stored if match.selects(v, stored)]
     if not doomed:
         return 0

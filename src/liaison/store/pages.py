@@ -4,12 +4,22 @@ A partner's view is taken within what it may see: "last" is the newest version w
 is granted to it, "first" the oldest, so a partner gets the newest version it may see and
 nothing tells it that a newer one exists.
 
-The read path never loops over objects. A page is answered per granted release class: for
-each class the partner may see, an index range on ``(release_class, date_added)`` yields at
-most ``limit + 1`` entries (all classes in one UNION ALL statement), the smallest
-``limit + 1`` are kept, and only those rows are read whole. The cost depends on the page size
-and the number of granted classes, not on how many objects the store holds or how few of
-them the partner may see.
+The read path never loops over objects in Python, and a page reads whole only the rows it
+returns. One of three plans answers it, each exact on its own:
+
+- ``match[id]``: the versions of those ids (primary key), kept when their class is granted.
+- A partner granted many classes *walks*: the objects in the order they were added, each
+  checked against the granted classes on an index that holds ``(date_added, release_class,
+  latest)``, until ``limit + 1`` are found. Such a partner sees a large share of what is
+  stored, so the walk stops early. It looks at most ``WALK_SPAN`` entries per row wanted;
+  a walk that ends its span short of a full page gives way to the next plan.
+- Otherwise *per class*: for each granted class, an index range on ``(release_class,
+  date_added)`` yields at most ``limit + 1`` entries (all classes in one UNION ALL
+  statement), and the smallest ``limit + 1`` are kept. It costs as many index seeks as the
+  partner has classes, however few of the stored objects it may see.
+
+So a page costs about its size, plus at most one bounded walk or one seek per granted
+class; it does not grow with the objects stored.
 """
 
 from __future__ import annotations
@@ -28,6 +38,10 @@ from liaison.store.schema import grants, objects
 
 # SQLite allows at most 500 terms in one compound SELECT.
 _CLASSES_PER_STATEMENT = 400
+# A partner granted more classes than this walks the objects in the order they were added.
+FEW_CLASSES = 16
+# How many entries a walk looks at, per row wanted, before it gives way to the per-class plan.
+WALK_SPAN = 20
 
 
 @dataclass(frozen=True)
@@ -159,13 +173,15 @@ def visibility_counts(connection: sa.Connection) -> dict[str, dict[str, int]]:
     return counts
 
 
-def _shape(query: PageQuery, classes: int) -> tuple[Any, ...]:
-    """What the page statement's SQL depends on: the number of classes and of each filter's
-    values, never the values themselves (those are bound)."""
+def _shape(query: PageQuery, plan: str, classes: int, bounded: bool = False) -> tuple[Any, ...]:
+    """What a page statement's SQL depends on: the plan, the number of classes and of each
+    filter's values, never the values themselves (those are bound)."""
     match = query.versions
     versions = "all" if match.all else (match.first, match.last, len(match.at))
     return (
+        plan,
         classes,
+        bounded,
         query.added_after is not None,
         len(query.types),
         len(query.ids),
@@ -179,7 +195,7 @@ def _bound(name: str, count: int) -> list[sa.BindParameter[Any]]:
 
 
 def _filters(shape: tuple[Any, ...]) -> list[sa.ColumnElement[bool]]:
-    _, added_after, types, ids, spec_versions, versions = shape
+    _, _, _, added_after, types, ids, spec_versions, versions = shape
     conditions: list[sa.ColumnElement[bool]] = []
     if added_after:
         conditions.append(objects.c.date_added > sa.bindparam("added_after"))
@@ -220,11 +236,14 @@ def _granted_other(order: Any) -> sa.Exists:
     )
 
 
-def _values(query: PageQuery, partner: str, classes: list[str]) -> dict[str, Any]:
+def _values(
+    query: PageQuery, partner: str, classes: list[str], upper: int | None = None
+) -> dict[str, Any]:
     values: dict[str, Any] = {
         "wanted": query.limit + 1,
         "added_after": query.added_after,
         "partner": partner,
+        "upper": upper,
     }
     for name, items in (
         ("class", classes),
@@ -237,40 +256,110 @@ def _values(query: PageQuery, partner: str, classes: list[str]) -> dict[str, Any
     return values
 
 
+_WHOLE = (objects.c.body, objects.c.date_added, objects.c.release_class, objects.c.version)
+
+
 @functools.lru_cache(maxsize=256)
 def _compiled(dialect: sa.Dialect, shape: tuple[Any, ...]) -> sa.Compiled:
-    """The page statement of this shape, compiled once: building and compiling the
-    per-class UNION costs more than running it."""
+    """The page statement of this shape, compiled once: building and compiling it costs
+    more than running it."""
+    plan, classes, bounded = shape[:3]
     conditions = _filters(shape)
     wanted = sa.bindparam("wanted")
-    per_class = [
-        sa.select(objects.c.date_added)
-        .where(objects.c.release_class == class_id, *conditions)
-        .order_by(objects.c.date_added)
-        .limit(wanted)
-        .subquery()
-        .select()
-        for class_id in _bound("class", shape[0])
-    ]
-    keys = (per_class[0] if len(per_class) == 1 else sa.union_all(*per_class)).subquery()
-    winners = sa.select(keys.c.date_added).order_by(keys.c.date_added).limit(wanted)
+    if plan == "classes":
+        per_class = [
+            sa.select(objects.c.date_added)
+            .where(objects.c.release_class == class_id, *conditions)
+            .order_by(objects.c.date_added)
+            .limit(wanted)
+            .subquery()
+            .select()
+            for class_id in _bound("class", classes)
+        ]
+        keys = (per_class[0] if len(per_class) == 1 else sa.union_all(*per_class)).subquery()
+        winners = sa.select(keys.c.date_added).order_by(keys.c.date_added).limit(wanted)
+        statement = (
+            sa.select(*_WHOLE)
+            .where(objects.c.date_added.in_(winners.scalar_subquery()))
+            .order_by(objects.c.date_added)
+        )
+    else:
+        if plan == "walk":
+            # ``|| ''`` keeps the planner off the per-class index (SQLite would otherwise
+            # seek each class and sort): the walk follows date_added.
+            granted = objects.c.release_class.concat(sa.literal_column("''")).in_(
+                _bound("class", classes)
+            )
+        else:  # "ids": the primary key finds the versions, few per id
+            granted = objects.c.release_class.in_(_bound("class", classes))
+        if bounded:
+            conditions.append(objects.c.date_added <= sa.bindparam("upper"))
+        statement = (
+            sa.select(*_WHOLE)
+            .where(granted, *conditions)
+            .order_by(objects.c.date_added)
+            .limit(wanted)
+        )
+    compiled = statement.compile(dialect=dialect)
+    if plan == "walk" and dialect.name == "sqlite":
+        # SQLite would walk the unique index on date_added, which lacks the class: every
+        # entry would read its row, the report's text included, to find the class.
+        compiled.string = compiled.string.replace(
+            "FROM objects \n", "FROM objects INDEXED BY ix_objects_added_class \n", 1
+        )
+    return compiled
+
+
+@functools.lru_cache(maxsize=8)
+def _span_end(dialect: sa.Dialect, added_after: bool) -> sa.Compiled:
+    """The ``date_added`` of the entry a walk's span ends at (none: the walk reaches the end)."""
+    statement = sa.select(objects.c.date_added)
+    if added_after:
+        statement = statement.where(objects.c.date_added > sa.bindparam("added_after"))
     statement = (
-        sa.select(objects.c.body, objects.c.date_added, objects.c.release_class, objects.c.version)
-        .where(objects.c.date_added.in_(winners.scalar_subquery()))
-        .order_by(objects.c.date_added)
+        statement.order_by(objects.c.date_added)
+        .limit(sa.bindparam("one"))
+        .offset(sa.bindparam("skip"))
     )
     return statement.compile(dialect=dialect)
 
 
-def _page_rows(
-    connection: sa.Connection, query: PageQuery, partner: str, classes: list[str]
+def _run(
+    connection: sa.Connection,
+    query: PageQuery,
+    partner: str,
+    classes: list[str],
+    plan: str,
+    upper: int | None = None,
 ) -> list[Any]:
-    """The first ``limit + 1`` versions of these classes matching ``query``: each class's
-    own index range gives at most that many keys, the database merges them, and only the
-    winners are read whole."""
-    compiled = _compiled(connection.dialect, _shape(query, len(classes)))
-    params = compiled.construct_params(_values(query, partner, classes))
+    compiled = _compiled(connection.dialect, _shape(query, plan, len(classes), upper is not None))
+    params = compiled.construct_params(_values(query, partner, classes, upper))
     return execute_compiled(connection, compiled, params).all()
+
+
+def _page_rows(
+    connection: sa.Connection,
+    query: PageQuery,
+    partner: str,
+    classes: list[str],
+    span: int | None = None,
+) -> list[Any]:
+    """The first ``limit + 1`` versions of these classes matching ``query``, by the
+    cheapest plan that answers exactly (see the module's docstring)."""
+    if query.ids:
+        return _run(connection, query, partner, classes, "ids")
+    wanted = query.limit + 1
+    if len(classes) > FEW_CLASSES:
+        span = WALK_SPAN * wanted if span is None else span
+        end = _span_end(connection.dialect, query.added_after is not None)
+        params = end.construct_params(
+            {"added_after": query.added_after, "one": 1, "skip": span - 1}
+        )
+        upper = execute_compiled(connection, end, params).scalar()
+        rows = _run(connection, query, partner, classes, "walk", upper)
+        if upper is None or len(rows) == wanted:
+            return rows
+    return _run(connection, query, partner, classes, "classes")
 
 
 def page(
@@ -278,10 +367,13 @@ def page(
     partner: str,
     query: PageQuery,
     granted: Mapping[str, tuple[str, tuple[str, ...]]] | None = None,
+    *,
+    span: int | None = None,
 ) -> Page:
     """One page of the versions ``partner`` may receive, oldest added first. ``granted``
     (``{class id: (decision, cuts)}`` of the classes it may receive, as this connection's
-    snapshot holds them) saves reading the grants again."""
+    snapshot holds them) saves reading the grants again; ``span`` sets how far a walk looks
+    (tests use it to reach every plan on small stores)."""
     if granted is None:
         granted = {
             class_id: (decision, tuple(json.loads(cuts)))
@@ -297,9 +389,8 @@ def page(
     classes = sorted(granted)
     rows: list[Any] = []
     for start in range(0, len(classes), _CLASSES_PER_STATEMENT):
-        rows.extend(
-            _page_rows(connection, query, partner, classes[start : start + _CLASSES_PER_STATEMENT])
-        )
+        chunk = classes[start : start + _CLASSES_PER_STATEMENT]
+        rows.extend(_page_rows(connection, query, partner, chunk, span))
     if len(classes) > _CLASSES_PER_STATEMENT:
         rows = sorted(rows, key=lambda row: row[1])[:wanted]
     versions = [

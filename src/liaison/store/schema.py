@@ -31,7 +31,8 @@ objects = sa.Table(
     sa.Index("ix_objects_date_added", "date_added", unique=True),
     sa.Index("ix_objects_type_latest", "type", "latest"),
     sa.Index("ix_objects_created_by_ref", "created_by_ref"),
-    sa.Index("ix_objects_class_added", "release_class", "date_added"),
+    sa.Index("ix_objects_class_added", "release_class", "date_added", "latest"),
+    sa.Index("ix_objects_added_class", "date_added", "release_class", "latest"),
 )
 
 # Versions an officer withdrew from partners (`liaison withdraw`): their release class names
