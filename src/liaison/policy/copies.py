@@ -10,6 +10,7 @@ not resolved by then is treated as not visible (fail closed).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,9 +19,11 @@ import sqlalchemy as sa
 
 from liaison.policy.grants import required_properties
 from liaison.policy.tearline import apply_cuts, cut_references, references
-from liaison.store.pages import GrantedVersion, visible_bodies
+from liaison.store.pages import GrantedVersion, visible_texts
 
 MAX_CHAIN = 16
+# Required by STIX for some types, yet never a reason to withhold a copy.
+_NOT_DECIDING = frozenset({"created_by_ref", "object_marking_refs"})
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,7 @@ def required_references(obj: dict[str, Any]) -> list[set[str]]:
     required = required_properties(obj.get("type"))
     found = []
     for key, value in obj.items():
-        if key not in required or key in ("created_by_ref", "object_marking_refs"):
+        if key not in required or key in _NOT_DECIDING:
             continue
         if key.endswith("_refs") and isinstance(value, list):
             found.append({v for v in value if isinstance(v, str)})
@@ -88,14 +91,26 @@ def sendable_ids(connection: sa.Connection, partner: str, ids: Iterable[str]) ->
     """``sendable`` with the stored grants of ``partner``: one lookup per level of required
     references, each giving the newest version of each id the partner may see (whose
     references are the ones that count for that partner)."""
-    seen: dict[str, dict[str, Any]] = {}
+    seen: dict[str, tuple[str, str]] = {}
 
     def granted(found: set[str]) -> set[str]:
-        visible = visible_bodies(connection, partner, found)
+        visible = visible_texts(connection, partner, found)
         seen.update(visible)
         return set(visible)
 
-    return sendable(ids, granted, lambda found: {i: seen[i] for i in found if i in seen})
+    def bodies(found: set[str]) -> dict[str, dict[str, Any]]:
+        # Only objects with required references need their body read (reports, notes,
+        # relationships...); an indicator or a malware is sendable as it is.
+        kept = ((i, seen[i]) for i in found if i in seen)
+        return {i: json.loads(text) for i, (kind, text) in kept if _requires(kind)}
+
+    return sendable(ids, granted, bodies)
+
+
+def _requires(kind: str) -> bool:
+    """Whether objects of type ``kind`` have required references that decide a copy."""
+    required = required_properties(kind) - _NOT_DECIDING
+    return any(key.endswith(("_ref", "_refs")) for key in required)
 
 
 def released_copies(

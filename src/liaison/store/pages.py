@@ -113,15 +113,16 @@ def granted_versions(
     ]
 
 
-def visible_bodies(
+def visible_texts(
     connection: sa.Connection, partner: str, ids: Iterable[str]
-) -> dict[str, dict[str, Any]]:
-    """Of ``ids``, those ``partner`` may see, each with the newest version it may see."""
+) -> dict[str, tuple[str, str]]:
+    """Of ``ids``, those ``partner`` may see, each with the type and stored text of the
+    newest version it may see (parsed by the caller only where it needs the body)."""
     wanted = sorted(set(ids))
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, tuple[str, str]] = {}
     for start in range(0, len(wanted), 500):
         rows = connection.execute(
-            sa.select(objects.c.id, objects.c.body)
+            sa.select(objects.c.id, objects.c.type, objects.c.body)
             .join(
                 grants,
                 sa.and_(grants.c.class_id == objects.c.release_class, grants.c.partner == partner),
@@ -133,7 +134,7 @@ def visible_bodies(
             ),
             {"partner": partner},
         )
-        found.update({oid: json.loads(body) for oid, body in rows})
+        found.update({oid: (kind, body) for oid, kind, body in rows})
     return found
 
 
