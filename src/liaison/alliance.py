@@ -8,6 +8,7 @@ is the demo alliance.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from datetime import date
 from pathlib import Path
@@ -80,11 +81,22 @@ class Partner(_Record):
     # (e.g. "confidential") -> level of its clearance's scale (e.g. "SECRET"). The UK's:
     # foreign CONFIDENTIAL is protected as SECRET (docs/markings.md).
     protects_foreign: dict[str, str] = Field(default_factory=dict)
+    # The partner node's Ed25519 public key (64 hex digits), pinned here: it verifies the
+    # signatures on what the partner originated (docs/sync.md). Empty: none pinned.
+    public_key: str = ""
 
     @field_validator("country")
     @classmethod
     def _country(cls, value: str) -> str:
         return country_code(value)
+
+    @field_validator("public_key")
+    @classmethod
+    def _public_key(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value and not re.fullmatch(r"[0-9a-f]{64}", value):
+            raise ValueError("public_key must be 64 hex digits (an Ed25519 public key)")
+        return value
 
     @field_validator("clearance", mode="before")
     @classmethod

@@ -49,6 +49,11 @@ class Node:
     def key_fingerprint(self) -> str:
         return key_fingerprint(self.public_key)
 
+    @property
+    def public_key_hex(self) -> str:
+        """The public key as partners pin it (``public_key`` in their alliance files)."""
+        return _public_hex(self.public_key)
+
     def identity(self) -> dict[str, Any]:
         """The node's STIX identity object (latest version)."""
         from liaison.store.objects import versions_of

@@ -14,6 +14,7 @@ from liaison.ledger.disclosures import disclosures_of
 from liaison.markings.tlp import TLP_CLEAR
 from liaison.node import load_signing_key
 from liaison.policy.explain import explain
+from liaison.stix.signature import unsigned, verify
 from liaison.store.alliance import (
     read_collections,
     read_communities,
@@ -75,8 +76,13 @@ def test_each_partner_sees_exactly_its_view(live, partner):
     got = all_objects(taxii_collection(live, partner))
     expected = expected_copies(live, partner)
     assert {o["id"] for o in got} == set(expected)
+    node = {live.node.identity_id: live.node.public_key}
+    with live.node.engine.connect() as connection:
+        owners = dict(connection.execute(sa.select(objects.c.id, objects.c.owner)).all())
     for obj in got:
-        assert obj == expected[obj["id"]]
+        # What the node originated comes signed by it, over the copy as received.
+        assert verify(obj, node).verified == (owners[obj["id"]] == live.node.country)
+        assert unsigned(obj) == expected[obj["id"]]
 
 
 def test_views_differ_between_partners(live):

@@ -26,21 +26,20 @@ def disclose(
     import json
 
     from liaison.errors import Withheld
-    from liaison.fingerprint.copies import fingerprint_secret
-    from liaison.node import load_signing_key, open_node
+    from liaison.node import open_node
     from liaison.policy.explain import explain
-    from liaison.release.deliver import deliver
+    from liaison.release.deliver import deliver, node_keys
     from liaison.settings import Settings
     from liaison.store.pages import PageQuery, page
 
     node = open_node(Settings.from_env())
     code = partner.upper()
-    secret = fingerprint_secret(load_signing_key(node.settings.home))
+    keys = node_keys(node)
     with node.engine.connect() as connection:
         # Unknown objects and partners fail here, with their own messages.
         result = explain(connection, object_id, code)
         found = page(connection, code, PageQuery(ids=(object_id,), limit=1)).versions
-        delivery = deliver(node.engine, connection, code, found, secret)
+        delivery = deliver(node.engine, connection, code, found, keys)
     if not delivery.copies:
         reasons = "; ".join(r.text for r in result.decision.reasons)
         raise Withheld(f"{object_id} is withheld from {code}: {reasons}")
@@ -67,4 +66,3 @@ def disclose(
             f"{code}'s copy of {object_id} written to {output}: {copy.marks} marks, "
             f"ledger entry {summary['ledger_entry']}"
         )
-

@@ -39,9 +39,7 @@ def ingest(
     results = run.ingested.results
     rejected = {s.id: "; ".join(s.messages) for s in run.imported.rejected} if run.imported else {}
     results = [
-        replace(r, error=f"refused: {rejected[r.report]}")
-        if r.report in rejected
-        else r
+        replace(r, error=f"refused: {rejected[r.report]}") if r.report in rejected else r
         for r in results
     ]
     ingested = [r for r in results if r.error is None]

@@ -58,7 +58,8 @@ def show_node(
         False
     ),
 ) -> None:
-    """Show the node's identity and signing-key fingerprint."""
+    """Show the node's identity, its signing-key fingerprint and public key (what partners pin
+    as `public_key` in their alliance files)."""
     node = open_node(Settings.from_env())
     if as_json:
         print_json(node.identity())
@@ -68,6 +69,7 @@ def show_node(
     out.add_row("name", node.name)
     out.add_row("identity", node.identity_id)
     out.add_row("signing key", node.key_fingerprint)
+    out.add_row("public key", node.public_key_hex)
     out.add_row("home", str(node.settings.home))
     out.add_row("store", node.engine.url.render_as_string(hide_password=True))
     console.print(out)

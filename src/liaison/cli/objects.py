@@ -13,7 +13,7 @@ from rich.markup import escape
 
 from liaison.cli.render import console, print_json, progress, table
 from liaison.errors import InputError, NotFound, NotStix, PayloadTooLarge
-from liaison.node import open_node
+from liaison.node import Node, open_node
 from liaison.settings import Settings
 from liaison.stix.parse import load_json, looks_like_misp, objects_of
 from liaison.stix.timestamps import from_micros
@@ -187,6 +187,63 @@ def _value(value: Any) -> str:
     if isinstance(value, list):
         return "\n".join(_value(v) for v in value)
     return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+
+
+def verify(
+    source: Annotated[
+        str, typer.Argument(help="A STIX 2.1 bundle or object file (a copy received), or -.")
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Check that each object carries its originator's signature over what it says and how it
+    is marked, with the keys pinned here (the node's and the alliance file's). Exit 1 if any
+    does not verify."""
+    from liaison.stix.signature import pinned, verify
+    from liaison.store.alliance import public_keys
+
+    node = open_node(Settings.from_env())
+    found = objects_of(
+        load_json(_read_input(source, node.settings.limits.max_bytes), node.settings.limits)
+    )
+    with node.engine.connect() as connection:
+        keys = pinned(public_keys(connection))
+    names = {identity: code for code, identity in _identities(node).items()}
+    verdicts = []
+    for obj in found:
+        verdict = verify(obj, keys)
+        verdicts.append(
+            {
+                "object": obj.get("id"),
+                "type": obj.get("type"),
+                "signer": verdict.signer,
+                "originator": names.get(verdict.signer or ""),
+                "verified": verdict.verified,
+                "reason": verdict.reason,
+            }
+        )
+    if as_json:
+        print_json(verdicts)
+    else:
+        out = table("Signatures", "object", "signed by", "verified")
+        for v in verdicts:
+            out.add_row(
+                escape(str(v["object"])),
+                v["originator"] or escape(str(v["signer"] or "-")),
+                "yes" if v["verified"] else f"[red]no[/red]: {escape(str(v['reason']))}",
+            )
+        console.print(out)
+    if not all(v["verified"] for v in verdicts):
+        raise typer.Exit(1)
+
+
+def _identities(node: Node) -> dict[str, str]:
+    """Identity ids by country code: the node's and its partners'."""
+    from liaison.store.alliance import read_partners
+
+    with node.engine.connect() as connection:
+        found = {p.country: p.identity for p in read_partners(connection)}
+    found[node.country] = node.identity_id
+    return found
 
 
 def list_objects(

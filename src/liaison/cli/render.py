@@ -182,8 +182,12 @@ class FittedTable:
         for row in self.rows:
             out.add_row(*(cell(row, i, short) for i in shown))
         result: list[Any] = [out]
-        if short and shortened and any(
-            len(full) != len(brief) for ids in shortened.values() for full, brief in ids.items()
+        if (
+            short
+            and shortened
+            and any(
+                len(full) != len(brief) for ids in shortened.values() for full, brief in ids.items()
+            )
         ):
             result.append(
                 Text(

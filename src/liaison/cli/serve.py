@@ -57,9 +57,7 @@ def prepare(
     node = open_node(Settings.from_env())
     with node.engine.connect() as connection:
         total = connection.execute(sa.select(sa.func.count()).select_from(objects)).scalar_one()
-        before = connection.execute(
-            sa.select(sa.func.count()).select_from(text_slots)
-        ).scalar_one()
+        before = connection.execute(sa.select(sa.func.count()).select_from(text_slots)).scalar_one()
     with progress() as bar:
         task = bar.add_task("preparing", total=total)
         prepare_since(node.engine, 0, progress=lambda n: bar.advance(task, n))

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -41,12 +40,6 @@ class Marked:
     def fingerprint(self) -> str | None:
         """What the ledger records of the copy: ``"<scheme>:<code id>"``, None if unmarked."""
         return f"{SCHEME}:{self.code}" if self.code else None
-
-    def data(self) -> bytes:
-        """The copy as delivered and hashed for the ledger. Compact JSON, as the store writes
-        its text: every path that delivers a copy must give the same bytes for it, or one
-        copy would be recorded twice under two digests."""
-        return json.dumps(self.object, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def fingerprint_secret(key: Ed25519PrivateKey) -> bytes:

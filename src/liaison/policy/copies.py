@@ -57,11 +57,18 @@ def sendable(
     """Which of ``ids`` would be sent whole: granted (by ``granted``), and each required
     reference still pointing at something sent. Required references are followed
     ``MAX_CHAIN`` levels deep, a level per lookup; an object whose chain goes deeper is not
-    sent (fail closed). Cycles are fine: two granted notes citing each other are both sent."""
+    sent (fail closed). Cycles are fine: two granted notes citing each other are both sent.
+
+    Only what can change a decision is followed: the references of ``ids``, and of objects in
+    a required set that nothing already settles. A set holding a granted object without
+    required references of its own (an indicator, a malware) is satisfied by it, whatever
+    its other members turn out to be; a report citing ten indicators and a report costs one
+    lookup, not the closure of everything that report cites."""
     wanted = set(ids)
     seen: set[str] = set()
     allowed: set[str] = set()
     needs: dict[str, list[set[str]]] = {}
+    followed: set[str] = set()
     frontier = set(wanted)
     for _ in range(MAX_CHAIN):
         frontier -= seen
@@ -70,13 +77,17 @@ def sendable(
         seen |= frontier
         found = granted(frontier)
         allowed |= found
-        following: set[str] = set()
         for oid, body in bodies(found).items():
             if needed := required_references(body):
                 needs[oid] = needed
-                following |= set().union(*needed)
-        frontier = following
+        settled = allowed - needs.keys()  # granted, and needing nothing
+        deciding = _deciding(wanted, needs, settled)
+        following = (deciding & needs.keys()) - followed
+        followed |= following
+        frontier = set().union(*(refs for oid in following for refs in needs[oid]))
     # Remove what cannot be complete until nothing changes (the greatest such set remains).
+    # An object whose references were not followed can only fall out of sets that a settled
+    # object satisfies: no decision about ``ids`` depends on it.
     changed = True
     while changed:
         changed = False
@@ -85,6 +96,20 @@ def sendable(
                 allowed.discard(oid)
                 changed = True
     return allowed & wanted
+
+
+def _deciding(wanted: set[str], needs: dict[str, list[set[str]]], settled: set[str]) -> set[str]:
+    """The objects whose fate decides that of ``wanted``: those, and the members of each of
+    their required sets that no settled object satisfies, and so on."""
+    found: set[str] = set()
+    stack = list(wanted)
+    while stack:
+        oid = stack.pop()
+        if oid in found:
+            continue
+        found.add(oid)
+        stack.extend(m for refs in needs.get(oid, ()) if not (refs & settled) for m in refs)
+    return found
 
 
 def sendable_ids(connection: sa.Connection, partner: str, ids: Iterable[str]) -> set[str]:

@@ -7,9 +7,11 @@ The steps, in this order:
 2. the partner's fingerprint written into each copy's prose (``fingerprint.copies.mark``),
    with the slots of each text read from the store (``fingerprint.prepared``) and found only
    for texts not prepared yet;
-3. the disclosures not recorded yet (that exact copy has not gone to that partner).
+3. the node's signature on each copy of what it originated, over the copy as sent
+   (``stix.signature``);
+4. the disclosures not recorded yet (that exact copy has not gone to that partner).
 
-Transaction boundary: steps 1-3 read in the caller's connection (one snapshot, the one the
+Transaction boundary: steps 1-4 read in the caller's connection (one snapshot, the one the
 page was read in). Then, only if a copy goes to its partner for the first time or slots
 were found, one write transaction records the disclosures and their ledger entries
 (``ledger.disclosures.record_disclosures``, which locks the ledger's head and looks again)
@@ -19,19 +21,32 @@ raises and nothing is sent. A repeated copy writes nothing.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
-from liaison.fingerprint.copies import mark
+from liaison.fingerprint.copies import fingerprint_secret, mark
 from liaison.fingerprint.prepared import SlotBook, keep, object_texts
 from liaison.ledger.disclosures import Disclosure, new_disclosures, record_disclosures
+from liaison.node import Node, load_signing_key
 from liaison.policy.copies import ReleasedCopy, released_copies
+from liaison.stix.signature import Signer, sign
 from liaison.store.engine import write_transaction
 from liaison.store.pages import GrantedVersion
+
+
+@dataclass(frozen=True)
+class Keys:
+    """What a delivery needs of the node's keys (``node_keys``)."""
+
+    fingerprints: bytes  # the fingerprint secret
+    signer: Signer  # the node's identity and signing key
+    country: str  # the node's country: the owner of what it originated
 
 
 @dataclass(frozen=True)
@@ -62,14 +77,14 @@ class Delivery:
 
 
 # (partner, object id, version, cut fields, cut references): what a copy's bytes depend on,
-# given the node's fingerprint secret.
+# given the node's keys.
 CopyKey = tuple[str, str, int, tuple[str, ...], tuple[str, ...]]
 
 
 class CopyCache:
     """The bytes of recently delivered copies, at most ``budget`` bytes of them: a repeated
     page is served from here instead of being marked and encoded again. A copy's bytes depend
-    only on its key (and the secret, fixed for a cache's life), so an entry never goes stale;
+    only on its key (and the node's keys, fixed for a cache's life), so an entry never goes stale;
     what the partner may see is decided anew on every request before the cache is asked."""
 
     def __init__(self, budget: int = 32 * 1024 * 1024) -> None:
@@ -96,6 +111,19 @@ class CopyCache:
                 self._used -= len(data)
 
 
+def node_keys(node: Node) -> Keys:
+    """The keys a delivery from ``node`` uses, all from its signing key."""
+    key = load_signing_key(node.settings.home)
+    return Keys(fingerprint_secret(key), Signer(node.identity_id, key), node.country)
+
+
+def _encode(obj: dict[str, Any]) -> bytes:
+    """A copy as delivered and hashed for the ledger: compact JSON, as the store writes its
+    text. Every path that delivers a copy gives the same bytes for it, or one copy would be
+    recorded twice under two digests."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 def _key(partner: str, r: ReleasedCopy) -> CopyKey:
     return (partner, r.source.object["id"], r.source.version, r.cut_fields, r.cut_references)
 
@@ -113,12 +141,12 @@ def deliver(
     connection: sa.Connection,
     partner: str,
     versions: Sequence[GrantedVersion],
-    secret: bytes,
+    keys: Keys,
     cache: CopyCache | None = None,
 ) -> Delivery:
     """``partner``'s copies of ``versions``, recorded in the ledger before they are returned
-    (see the module's docstring for the transaction boundary). ``cache`` (one per secret)
-    keeps the bytes of copies made, for the next time."""
+    (see the module's docstring for the transaction boundary). ``cache`` (one per set of
+    keys) keeps the bytes of copies made, for the next time."""
     released = released_copies(connection, partner, versions)
     cached = {
         i: found for i, r in enumerate(released) if cache and (found := cache.get(_key(partner, r)))
@@ -130,11 +158,13 @@ def deliver(
         if i in cached:
             copies.append(Copy(r, *cached[i]))
             continue
-        marked = mark(r.object, partner, secret, book)
-        if marked.object is r.source.object and r.source.text:
+        marked = mark(r.object, partner, keys.fingerprints, book)
+        if r.source.owner == keys.country:
+            data = _encode(sign(marked.object, keys.signer))
+        elif marked.object is r.source.object and r.source.text:
             data = r.source.text.encode()  # nothing changed: the stored text is the copy
         else:
-            data = marked.data()
+            data = _encode(marked.object)
         copies.append(Copy(r, data, marked.fingerprint, marked.marks))
     delivered = [
         Disclosure(

@@ -10,7 +10,14 @@ import sqlalchemy as sa
 
 from liaison.alliance import Clearance, Collection, Community, Membership, Partner
 from liaison.stix.timestamps import now_micros
-from liaison.store.schema import collections, communities, credentials, memberships, partners
+from liaison.store.schema import (
+    collections,
+    communities,
+    credentials,
+    memberships,
+    node,
+    partners,
+)
 
 
 @dataclass
@@ -127,6 +134,7 @@ def _partner_row(partner: Partner) -> dict[str, object]:
         "trust": partner.trust,
         "status": partner.status,
         "agreement": _agreement_text(partner.agreement, partner.protects_foreign),
+        "public_key": partner.public_key or None,
     }
 
 
@@ -157,6 +165,20 @@ def _agreement_parts(text: str) -> tuple[str, dict[str, str]]:
     return text, {}
 
 
+def public_keys(connection: sa.Connection) -> dict[str, str]:
+    """The pinned Ed25519 public keys (hex) by identity id: the node's own and each partner's
+    that the alliance file names."""
+    keys = dict(
+        connection.execute(
+            sa.select(partners.c.identity_id, partners.c.public_key).where(
+                partners.c.public_key.is_not(None)
+            )
+        ).all()
+    )
+    keys.update(connection.execute(sa.select(node.c.identity_id, node.c.public_key)).all())
+    return keys
+
+
 def read_partners(connection: sa.Connection) -> list[Partner]:
     rows = connection.execute(sa.select(partners).order_by(partners.c.code))
     found = []
@@ -176,6 +198,7 @@ def read_partners(connection: sa.Connection) -> list[Partner]:
                 status=row.status,
                 agreement=agreement,
                 protects_foreign=protects_foreign,
+                public_key=row.public_key or "",
             )
         )
     return found

@@ -18,10 +18,13 @@ import sqlalchemy as sa
 
 from liaison.markings.handling import ACS_EXTENSION, LIAISON_EXTENSION
 from liaison.markings.tlp import TLP_EXTENSION, TLP_LEVELS
+from liaison.stix.signature import SIGNATURE_EXTENSION
 from liaison.store.schema import node, partners
 
 # Definitions whose meaning the standards or this product fix: never taken from a partner.
-STANDARD = frozenset({*TLP_LEVELS, TLP_EXTENSION, LIAISON_EXTENSION, ACS_EXTENSION})
+STANDARD = frozenset(
+    {*TLP_LEVELS, TLP_EXTENSION, LIAISON_EXTENSION, ACS_EXTENSION, SIGNATURE_EXTENSION}
+)
 
 
 @dataclass(frozen=True)

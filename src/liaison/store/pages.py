@@ -70,6 +70,7 @@ class GrantedVersion:
     decision: str
     cuts: tuple[str, ...]
     version: int  # the version key: ``modified`` (or ``created``) in microseconds
+    owner: str  # who may version it: the node's country for what the node originated
     # The stored JSON text of ``object`` (compact, as delivered when nothing is cut).
     text: str = field(default="", repr=False, compare=False)
 
@@ -91,6 +92,7 @@ def granted_versions(
             grants.c.decision,
             grants.c.cuts,
             objects.c.version,
+            objects.c.owner,
         )
         .join(
             grants,
@@ -107,9 +109,9 @@ def granted_versions(
         query = query.limit(limit)
     return [
         GrantedVersion(
-            json.loads(body), added, cls, decision, tuple(json.loads(cuts)), version, body
+            json.loads(body), added, cls, decision, tuple(json.loads(cuts)), version, owner, body
         )
-        for body, added, cls, decision, cuts, version in connection.execute(query)
+        for body, added, cls, decision, cuts, version, owner in connection.execute(query)
     ]
 
 
@@ -257,7 +259,13 @@ def _values(
     return values
 
 
-_WHOLE = (objects.c.body, objects.c.date_added, objects.c.release_class, objects.c.version)
+_WHOLE = (
+    objects.c.body,
+    objects.c.date_added,
+    objects.c.release_class,
+    objects.c.version,
+    objects.c.owner,
+)
 
 
 @functools.lru_cache(maxsize=256)
@@ -395,7 +403,7 @@ def page(
     if len(classes) > _CLASSES_PER_STATEMENT:
         rows = sorted(rows, key=lambda row: row[1])[:wanted]
     versions = [
-        GrantedVersion(json.loads(body), added, cls, *granted[cls], version, body)
-        for body, added, cls, version in rows
+        GrantedVersion(json.loads(body), added, cls, *granted[cls], version, owner, body)
+        for body, added, cls, version, owner in rows
     ]
     return Page(versions[: query.limit], len(versions) > query.limit)

@@ -79,6 +79,8 @@ partners = sa.Table(
     sa.Column("trust", sa.String(20), nullable=False),
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("agreement", sa.Text, nullable=False),
+    # The partner's Ed25519 public key (hex), pinned in the alliance file; NULL: none pinned.
+    sa.Column("public_key", sa.String(64)),
 )
 
 communities = sa.Table(

@@ -15,8 +15,9 @@ from liaison.fingerprint.prepared import Preparer
 from liaison.ledger import log
 from liaison.ledger.note import Verifier
 from liaison.node import Node, load_signing_key
-from liaison.release.deliver import CopyCache
+from liaison.release.deliver import CopyCache, Keys
 from liaison.release.rights import RightsCache
+from liaison.stix.signature import Signer
 from liaison.stix.validate import ValidatorProcess
 from liaison.taxii.credentials import Authenticator, authenticator_for
 from liaison.taxii.cursor import Cursors
@@ -28,7 +29,7 @@ class TaxiiContext:
     sign_in: Authenticator
     signing_key: Ed25519PrivateKey
     cursors: Cursors  # signed `next` tokens
-    fingerprints: bytes  # the fingerprint secret
+    keys: Keys  # what deliveries mark and sign copies with
     verifier: Verifier  # the ledger's checkpoint verifier
     validator: ValidatorProcess
     rights: RightsCache
@@ -47,7 +48,7 @@ class TaxiiContext:
             sign_in=authenticator or authenticator_for(node.engine, node.settings),
             signing_key=key,
             cursors=Cursors(private),
-            fingerprints=fingerprint_secret(key),
+            keys=Keys(fingerprint_secret(key), Signer(node.identity_id, key), node.country),
             verifier=log.node_verifier(node.country, node.public_key),
             validator=ValidatorProcess(),
             rights=RightsCache(),

@@ -111,9 +111,7 @@ def list_collections(request: Request, code: Partner) -> dict[str, Any]:
 
 
 @router.get(f"/{API_ROOT}/collections/{{collection_id}}/")
-def get_collection(
-    collection_id: str, request: Request, code: Partner
-) -> dict[str, Any]:
+def get_collection(collection_id: str, request: Request, code: Partner) -> dict[str, Any]:
     with connection(request) as conn:
         rights = rights_of(request, conn, code)
     return collection_resource(collection_for(rights, collection_id))
@@ -191,9 +189,7 @@ def read_page(
     next_cursor = filters.pop("next_cursor")
     scope = _scope(code, entry.collection, request)
     after = cursors.read(scope, next_cursor) if next_cursor else None
-    result = page(
-        conn, code, page_query(entry.collection, after=after, **filters), rights.granted
-    )
+    result = page(conn, code, page_query(entry.collection, after=after, **filters), rights.granted)
     token = cursors.make(scope, result.versions[-1].date_added) if result.more else None
     return result, token
 
@@ -219,7 +215,7 @@ def _delivered(
 ) -> Response:
     context = context_of(request)
     delivery = deliver(
-        context.node.engine, conn, code, result.versions, context.fingerprints, context.copies
+        context.node.engine, conn, code, result.versions, context.keys, context.copies
     )
     head = json.dumps(_head(result, token), separators=(",", ":"))[:-1].encode()
     headers = _date_headers(result)
@@ -230,9 +226,7 @@ def _delivered(
 
 
 @router.get(f"/{API_ROOT}/collections/{{collection_id}}/objects/")
-def get_objects(
-    collection_id: str, request: Request, code: Partner, query: Filters
-) -> Response:
+def get_objects(collection_id: str, request: Request, code: Partner, query: Filters) -> Response:
     with connection(request) as conn:
         result, token = read_page(request, conn, code, collection_id, query)
         return _delivered(request, conn, code, result, token)
@@ -261,9 +255,7 @@ def _version_of(v: Any) -> str:
 
 
 @router.get(f"/{API_ROOT}/collections/{{collection_id}}/manifest/")
-def get_manifest(
-    collection_id: str, request: Request, code: Partner, query: Filters
-) -> Response:
+def get_manifest(collection_id: str, request: Request, code: Partner, query: Filters) -> Response:
     with connection(request) as conn:
         result, token = read_page(request, conn, code, collection_id, query)
         # What the objects endpoint would leave out (incomplete copies) is not listed either.
@@ -370,9 +362,7 @@ def post_envelope(
 def get_status(status_id: str, request: Request, code: Partner) -> dict[str, Any]:
     with connection(request) as conn:
         row = conn.execute(
-            sa.select(statuses.c.body).where(
-                statuses.c.id == status_id, statuses.c.partner == code
-            )
+            sa.select(statuses.c.body).where(statuses.c.id == status_id, statuses.c.partner == code)
         ).first()
     if row is None:
         raise TaxiiError(404, "Status not found", f"no status {status_id}")
