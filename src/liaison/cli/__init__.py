@@ -10,7 +10,19 @@ from __future__ import annotations
 
 import typer
 
-from liaison.cli import alliance, demo, disclose, ingest, leak, ledger, node, objects, policy, serve
+from liaison.cli import (
+    alliance,
+    demo,
+    disclose,
+    ingest,
+    leak,
+    ledger,
+    node,
+    objects,
+    peers,
+    policy,
+    serve,
+)
 from liaison.cli.render import ErrorHandlingGroup
 
 app = typer.Typer(
@@ -45,6 +57,8 @@ app.command("disclose")(disclose.disclose)
 app.command("serve")(serve.serve)
 app.command("prepare")(serve.prepare)
 app.command("demo")(demo.demo)
+app.add_typer(peers.peer_app, name="peer")
+app.command("peers")(peers.peers)
 
 
 def main() -> None:

@@ -317,3 +317,17 @@ sign_in_failures = sa.Table(
     sa.Column("last_failure", sa.BigInteger, nullable=False),
     sa.Index("ix_sign_in_failures_last", "last_failure"),
 )
+
+
+# Peer nodes (taxii/peers.py): a peer is a partner's node; ``secret`` holds the password and
+# token its operator issued to this node, encrypted under a key derived from the node's key.
+peers = sa.Table(
+    "peers",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("partner", sa.String(3), nullable=False),
+    sa.Column("username", sa.String(200), nullable=False),
+    sa.Column("secret", sa.Text, nullable=False),
+    sa.Column("added", sa.BigInteger, nullable=False),
+)

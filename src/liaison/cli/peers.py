@@ -1,0 +1,94 @@
+"""`liaison peer add|remove`, `liaison peers`: the partners' nodes this node syncs with."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from liaison.cli.render import console, print_json, table
+from liaison.errors import InputError
+from liaison.node import open_node
+from liaison.settings import Settings
+from liaison.stix.timestamps import from_micros
+
+peer_app = typer.Typer(help="Peer nodes: the partners' Liaison nodes this node syncs with.")
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON only.")]
+
+
+@peer_app.command("add")
+def add(
+    name: Annotated[str, typer.Argument(help="A name for the peer (e.g. usa).")],
+    url: Annotated[str, typer.Option(help="The peer node's base URL (http(s)://host:port).")],
+    partner: Annotated[str, typer.Option(help="The partner whose node it is (e.g. USA).")],
+    credentials: Annotated[
+        Path | None,
+        typer.Option(
+            help="What the peer's `liaison partner credentials CODE --json` printed for this "
+            "node; without it, asked for."
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Add a peer node; its credentials are stored encrypted under the node's key."""
+    from liaison.node import load_signing_key
+    from liaison.store.engine import write_transaction
+    from liaison.taxii.peers import PeerSecret, add_peer, read_credentials
+
+    node = open_node(Settings.from_env())
+    if credentials is not None:
+        try:
+            text = credentials.read_text()
+        except OSError as exc:
+            raise InputError(f"cannot read {credentials}: {exc.strerror}") from None
+        username, secret = read_credentials(text, node.country)
+    else:
+        username = typer.prompt("Username")
+        secret = PeerSecret(typer.prompt("Password", hide_input=True), "")
+    key = load_signing_key(node.settings.home)
+    with write_transaction(node.engine) as connection:
+        peer = add_peer(connection, key, name, url, partner.upper(), username, secret)
+    if as_json:
+        print_json(peer.as_json())
+    else:
+        console.print(f"Peer {peer.name} added: {peer.partner}'s node at {peer.url}")
+
+
+@peer_app.command("remove")
+def remove(name: Annotated[str, typer.Argument(help="The peer's name.")]) -> None:
+    """Forget a peer node and its credentials."""
+    from liaison.store.engine import write_transaction
+    from liaison.taxii.peers import remove_peer
+
+    node = open_node(Settings.from_env())
+    with write_transaction(node.engine) as connection:
+        remove_peer(connection, name)
+    console.print(f"Peer {name} removed")
+
+
+def peers(as_json: JsonOption = False) -> None:
+    """The peer nodes: name, URL, partner and the key pinned for it (never the secrets)."""
+    from liaison.store.alliance import read_partners
+    from liaison.taxii.peers import list_peers
+
+    node = open_node(Settings.from_env())
+    with node.engine.connect() as connection:
+        found = list_peers(connection)
+        keys = {p.country: p.public_key for p in read_partners(connection)}
+    rows = [{**p.as_json(), "public_key": keys.get(p.partner) or None} for p in found]
+    if as_json:
+        print_json(rows)
+        return
+    out = table("Peers", "name", "partner", "url", "pinned key", "added")
+    for row in rows:
+        key = row["public_key"]
+        out.add_row(
+            row["name"],
+            row["partner"],
+            row["url"],
+            f"{key[:16]}…" if key else "none",
+            from_micros(row["added"])[:10],
+        )
+    console.print(out)
