@@ -17,6 +17,7 @@ The tree, with the CLI exit code and the HTTP status each maps to::
     ├── UnknownPartner                exit 2, 404
     ├── NotFound                      exit 2, 404
     ├── Withheld                      exit 1, 403   the policy withholds it from that partner
+    ├── PeerFailed                    exit 1, 502   a peer node is down or answered garbage
     ├── SignInRefused                 exit 2        refused before any secret is checked
     │   ├── Throttled                 exit 2, 429   too many failures: Retry-After
     │   └── ChecksBusy                exit 2, 503   every password-check slot is taken
@@ -118,6 +119,14 @@ class Withheld(LiaisonError):
     exit_code = 1
     http_status = 403
     title = "Withheld"
+
+
+class PeerFailed(LiaisonError):
+    """A peer node could not be reached, refused us, or answered what is not TAXII 2.1."""
+
+    exit_code = 1
+    http_status = 502
+    title = "Peer failed"
 
 
 class LedgerError(LiaisonError):

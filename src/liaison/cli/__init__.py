@@ -59,6 +59,7 @@ app.command("prepare")(serve.prepare)
 app.command("demo")(demo.demo)
 app.add_typer(peers.peer_app, name="peer")
 app.command("peers")(peers.peers)
+app.command("sync")(peers.sync)
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from liaison.cli.render import console, print_json, table
+from liaison.cli.render import console, print_json, progress, table
 from liaison.errors import InputError
 from liaison.node import open_node
 from liaison.settings import Settings
@@ -92,3 +92,59 @@ def peers(as_json: JsonOption = False) -> None:
             from_micros(row["added"])[:10],
         )
     console.print(out)
+
+
+def sync(
+    name: Annotated[str | None, typer.Argument(help="One peer's name (default: every peer).")] = (
+        None
+    ),
+    as_json: JsonOption = False,
+) -> None:
+    """Pull from peer nodes what they let this node read, since the last pull: every object
+    checked for its originator's signature and stored as the peer's partner wrote it."""
+    from liaison.errors import LiaisonError
+    from liaison.taxii.peers import list_peers
+    from liaison.taxii.sync import pull
+
+    node = open_node(Settings.from_env())
+    with node.engine.connect() as connection:
+        names = [p.name for p in list_peers(connection)]
+    if name is not None:
+        if name not in names:
+            from liaison.errors import NotFound
+
+            raise NotFound(f"no peer named {name}: `liaison peers` lists them")
+        names = [name]
+    results: list[dict[str, object]] = []
+    with progress() as bar:
+        for peer in names:
+            task = bar.add_task(f"Pulling from {peer}", total=None)
+            try:
+                pulled = pull(node, peer, on_page=lambda p, t=task: bar.update(t, advance=1))
+            except LiaisonError as exc:
+                results.append({"peer": peer, "error": str(exc)})
+                continue
+            results.append(
+                {
+                    "peer": peer,
+                    "received": sum(p.received for p in pulled),
+                    "refused": [r for p in pulled for r in p.refused],
+                    "sent": None,  # pushing to peers: not yet (docs/sync.md)
+                    "checkpoint": None,
+                    "collections": [p.as_json() for p in pulled],
+                }
+            )
+    if as_json:
+        print_json(results)
+    else:
+        out = table("Sync", "peer", "received", "refused", "note")
+        for r in results:
+            refused = r.get("refused") or []
+            note = r.get("error") or "; ".join(
+                f"{x['id']}: {x['reason']}"
+                for x in refused[:3]  # type: ignore[index]
+            )
+            out.add_row(str(r["peer"]), str(r.get("received", "-")), str(len(refused)), note)
+        console.print(out)
+    if any("error" in r for r in results):
+        raise typer.Exit(1)

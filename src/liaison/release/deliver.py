@@ -8,7 +8,8 @@ The steps, in this order:
    with the slots of each text read from the store (``fingerprint.prepared``) and found only
    for texts not prepared yet;
 3. the node's signature on each copy of what it originated, over the copy as sent
-   (``stix.signature``);
+   (``stix.signature``; not on the standard definitions, TLP 2.0's and the extensions',
+   which nobody takes from a partner);
 4. the disclosures not recorded yet (that exact copy has not gone to that partner).
 
 Transaction boundary: steps 1-4 read in the caller's connection (one snapshot, the one the
@@ -37,6 +38,7 @@ from liaison.node import Node, load_signing_key
 from liaison.policy.copies import ReleasedCopy, released_copies
 from liaison.stix.signature import Signer, sign
 from liaison.store.engine import write_transaction
+from liaison.store.ownership import STANDARD
 from liaison.store.pages import GrantedVersion
 
 
@@ -159,7 +161,7 @@ def deliver(
             copies.append(Copy(r, *cached[i]))
             continue
         marked = mark(r.object, partner, keys.fingerprints, book)
-        if r.source.owner == keys.country:
+        if r.source.owner == keys.country and r.object["id"] not in STANDARD:
             data = _encode(sign(marked.object, keys.signer))
         elif marked.object is r.source.object and r.source.text:
             data = r.source.text.encode()  # nothing changed: the stored text is the copy

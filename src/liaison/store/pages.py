@@ -122,16 +122,15 @@ def visible_texts(
     newest version it may see (parsed by the caller only where it needs the body)."""
     wanted = sorted(set(ids))
     found: dict[str, tuple[str, str]] = {}
+    granted = sa.select(grants.c.class_id).where(
+        grants.c.partner == partner, grants.c.decision != "withhold"
+    )
     for start in range(0, len(wanted), 500):
         rows = connection.execute(
-            sa.select(objects.c.id, objects.c.type, objects.c.body)
-            .join(
-                grants,
-                sa.and_(grants.c.class_id == objects.c.release_class, grants.c.partner == partner),
-            )
-            .where(
+            sa.select(objects.c.id, objects.c.type, objects.c.body).where(
                 objects.c.id.in_(wanted[start : start + 500]),
-                grants.c.decision != "withhold",
+                # ``|| ''``: the ids lead (primary key), never a scan of each granted class.
+                objects.c.release_class.concat(sa.literal_column("''")).in_(granted),
                 ~_granted_other(lambda other: other > objects.c.version),
             ),
             {"partner": partner},

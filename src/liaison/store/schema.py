@@ -331,3 +331,15 @@ peers = sa.Table(
     sa.Column("secret", sa.Text, nullable=False),
     sa.Column("added", sa.BigInteger, nullable=False),
 )
+
+# Where the last pull from each peer collection stopped (taxii/sync.py).
+peer_cursors = sa.Table(
+    "peer_cursors",
+    metadata,
+    sa.Column(
+        "peer", sa.String(64), sa.ForeignKey("peers.name", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("collection", sa.String(200), primary_key=True),
+    sa.Column("added_after", sa.String(40), nullable=False),
+    sa.Column("updated", sa.BigInteger, nullable=False),
+)
