@@ -10,14 +10,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from starlette.requests import HTTPConnection
 
-from liaison.fingerprint.copies import fingerprint_secret
 from liaison.fingerprint.prepared import Preparer
 from liaison.ledger import log
 from liaison.ledger.note import Verifier
 from liaison.node import Node, load_signing_key
-from liaison.release.deliver import CopyCache, Keys
+from liaison.release.deliver import CopyCache, Keys, node_keys
 from liaison.release.rights import RightsCache
-from liaison.stix.signature import Signer
 from liaison.stix.validate import ValidatorProcess
 from liaison.taxii.credentials import Authenticator, authenticator_for
 from liaison.taxii.cursor import Cursors
@@ -48,7 +46,7 @@ class TaxiiContext:
             sign_in=authenticator or authenticator_for(node.engine, node.settings),
             signing_key=key,
             cursors=Cursors(private),
-            keys=Keys(fingerprint_secret(key), Signer(node.identity_id, key), node.country),
+            keys=node_keys(node),
             verifier=log.node_verifier(node.country, node.public_key),
             validator=ValidatorProcess(),
             rights=RightsCache(),
