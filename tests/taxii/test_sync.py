@@ -4,12 +4,17 @@ resumes where it stopped, and refuses what a hostile peer sends, saying why."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import sqlalchemy as sa
+import uvicorn
 
 from liaison.errors import PeerFailed
 from liaison.node import Node, apply_alliance, init_node, load_signing_key
@@ -17,10 +22,13 @@ from liaison.settings import InputLimits, Settings
 from liaison.stix.signature import SIGNATURE_EXTENSION
 from liaison.store.engine import write_transaction
 from liaison.store.ownership import STANDARD
-from liaison.store.schema import objects, peer_cursors
+from liaison.store.schema import disclosures, objects, peer_cursors
+from liaison.taxii.app import create_app
+from liaison.taxii.credentials import issue_credentials
 from liaison.taxii.peers import PeerSecret, add_peer
-from liaison.taxii.sync import pull
-from tests.taxii.conftest import envelope_objects
+from liaison.taxii.sync import pull, push
+from tests.conftest import EXAMPLES, PATIENCE
+from tests.taxii.conftest import _free_port, envelope_objects
 
 
 @pytest.fixture
@@ -54,6 +62,25 @@ def usa(tmp_path: Path, live) -> Node:
         )
     yield node
     node.engine.dispose()
+
+
+@contextlib.contextmanager
+def serving(node: Node) -> Iterator[str]:
+    port = _free_port()
+    config = uvicorn.Config(create_app(node), host="127.0.0.1", port=port, log_level="error")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + PATIENCE
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the TAXII server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=PATIENCE)
 
 
 def released_to_usa(live) -> dict[str, dict]:
@@ -186,11 +213,23 @@ def test_liaison_sync_json_names_what_each_peer_gave_and_refused(live, cli, tmp_
     result = cli("sync", "--json")
     assert result.exit_code == 0, result.stderr
     (peer,) = json.loads(result.stdout)
-    assert set(peer) == {"peer", "received", "refused", "sent", "checkpoint", "collections"}
-    assert peer["peer"] == "can" and peer["received"] > 0 and peer["sent"] is None
+    assert set(peer) == {
+        "peer",
+        "received",
+        "refused",
+        "sent",
+        "refused_by_peer",
+        "checkpoint",
+        "collections",
+        "pushed",
+    }
+    # Canada's node lets the USA write to "intelligence": the USA's node pushes what it
+    # originated, here only its own identity, and Canada's node takes it.
+    assert peer["peer"] == "can" and peer["received"] > 0
+    assert peer["sent"] == 1 and peer["refused_by_peer"] == []
     assert all(set(r) == {"id", "reason"} for r in peer["refused"])
     again = json.loads(cli("sync", "can", "--json").stdout)
-    assert again[0]["received"] == 0
+    assert again[0]["received"] == 0 and again[0]["sent"] == 0
     assert cli("sync", "nope").exit_code == 2
     # A peer that is down: reported, exit 1, JSON still only JSON.
     assert cli("peer", "add", "gone", "--url", "http://127.0.0.1:9", "--partner", "CAN",
@@ -199,3 +238,70 @@ def test_liaison_sync_json_names_what_each_peer_gave_and_refused(live, cli, tmp_
     assert down.exit_code == 1
     (failed,) = json.loads(down.stdout)
     assert failed["peer"] == "gone" and "gone" in failed["error"]
+
+
+@pytest.fixture
+def usa_server(tmp_path: Path, live):
+    """The USA's node serving TAXII, with a collection Canada may write to; Canada's node has
+    it as peer "usa" (the USA's key pinned in Canada's alliance file)."""
+    settings = Settings(
+        home=tmp_path / "usa-server",
+        database_url=f"sqlite:///{tmp_path / 'usa-server.db'}",
+        limits=InputLimits(),
+        validation_workers=1,
+    )
+    node, _ = init_node(settings, "USA", "United States node")
+    alliance = tmp_path / "usa-server.toml"
+    alliance.write_text(
+        '[node]\ncountry = "USA"\nname = "United States node"\n\n'
+        '[[partners]]\ncountry = "CAN"\nname = "Canada"\nclearance = "CAN:TOP SECRET"\n'
+        f'public_key = "{live.node.public_key_hex}"\nidentity = "{live.node.identity_id}"\n\n'
+        '[[collections]]\nalias = "from-allies"\ntitle = "From allies"\n'
+        'read = ["CAN"]\nwrite = ["CAN"]\n'
+    )
+    apply_alliance(node, alliance)
+    with write_transaction(node.engine) as connection:
+        issued = issue_credentials(connection, "CAN")
+    # Canada pins the USA's key, then adds its node as a peer.
+    text = (EXAMPLES / "alliance.toml").read_text()
+    usa = 'agreement = "UKUSA agreement (Five Eyes)"\n'
+    pinned = text.replace(usa, usa + f'public_key = "{node.public_key_hex}"\n', 1)
+    (tmp_path / "can.toml").write_text(pinned)
+    apply_alliance(live.node, tmp_path / "can.toml")
+    with serving(node) as url:
+        with write_transaction(live.node.engine) as connection:
+            add_peer(
+                connection,
+                load_signing_key(live.node.settings.home),
+                "usa",
+                url,
+                "USA",
+                issued.username,
+                PeerSecret(issued.password, issued.token),
+            )
+        yield node
+    node.engine.dispose()
+
+
+def test_a_push_sends_the_partners_copies_through_the_release_path(live, usa_server):
+    (pushed,) = push(live.node, "usa")
+    assert pushed.sent > 0
+    held = stored(usa_server)
+    with live.node.engine.connect() as connection:
+        disclosed = {
+            oid
+            for (oid,) in connection.execute(
+                sa.select(disclosures.c.object_id).where(disclosures.c.partner == "USA")
+            )
+        }
+    # What the USA's node holds from Canada: Canada's copies for the USA, signed, each one
+    # recorded in Canada's ledger as disclosed to the USA; Canada the owner.
+    from_can = {oid: v for oid, v in held.items() if v[1] == "CAN"}
+    assert len(from_can) == pushed.sent
+    for oid, (owner, _, body) in from_can.items():
+        assert owner == "CAN" and oid in disclosed
+        assert SIGNATURE_EXTENSION in body["extensions"]
+    released = released_to_usa(live)  # the same copies a TAXII read gives the USA
+    assert all(released[oid] == body for oid, (_, _, body) in from_can.items())
+    again = push(live.node, "usa")
+    assert sum(p.sent for p in again) == 0 and stored(usa_server) == held

@@ -100,11 +100,12 @@ def sync(
     ),
     as_json: JsonOption = False,
 ) -> None:
-    """Pull from peer nodes what they let this node read, since the last pull: every object
-    checked for its originator's signature and stored as the peer's partner wrote it."""
+    """Pull from peer nodes what they let this node read, then push what this node releases
+    to their partners, each since the last sync: every object pulled checked for its
+    originator's signature, every copy pushed made and recorded by the release path."""
     from liaison.errors import LiaisonError
     from liaison.taxii.peers import list_peers
-    from liaison.taxii.sync import pull
+    from liaison.taxii.sync import pull, push
 
     node = open_node(Settings.from_env())
     with node.engine.connect() as connection:
@@ -121,6 +122,7 @@ def sync(
             task = bar.add_task(f"Pulling from {peer}", total=None)
             try:
                 pulled = pull(node, peer, on_page=lambda p, t=task: bar.update(t, advance=1))
+                pushed = push(node, peer, on_page=lambda p, t=task: bar.update(t, advance=1))
             except LiaisonError as exc:
                 results.append({"peer": peer, "error": str(exc)})
                 continue
@@ -129,9 +131,11 @@ def sync(
                     "peer": peer,
                     "received": sum(p.received for p in pulled),
                     "refused": [r for p in pulled for r in p.refused],
-                    "sent": None,  # pushing to peers: not yet (docs/sync.md)
-                    "checkpoint": None,
+                    "sent": sum(p.sent for p in pushed),
+                    "refused_by_peer": [r for p in pushed for r in p.refused],
+                    "checkpoint": None,  # the peer's checkpoints: not yet (docs/sync.md)
                     "collections": [p.as_json() for p in pulled],
+                    "pushed": [p.as_json() for p in pushed],
                 }
             )
     if as_json:

@@ -343,3 +343,16 @@ peer_cursors = sa.Table(
     sa.Column("added_after", sa.String(40), nullable=False),
     sa.Column("updated", sa.BigInteger, nullable=False),
 )
+
+# Where the last push to each peer collection stopped: this node's ``date_added`` of the last
+# version sent (taxii/sync.py).
+peer_pushes = sa.Table(
+    "peer_pushes",
+    metadata,
+    sa.Column(
+        "peer", sa.String(64), sa.ForeignKey("peers.name", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("collection", sa.String(200), primary_key=True),
+    sa.Column("date_added", sa.BigInteger, nullable=False),
+    sa.Column("updated", sa.BigInteger, nullable=False),
+)

@@ -1,5 +1,8 @@
-"""Pulling from peer nodes: each collection a peer lets this node read, from where the last
-pull stopped, into the store through the same write path as a partner's POST.
+"""Syncing with peer nodes: pulling what a peer lets this node read, pushing what this node
+releases to the peer's partner.
+
+**Pull**: each collection a peer lets this node read, from where the last pull stopped, into
+the store through the same write path as a partner's POST.
 
 For each readable collection the pull asks for pages of objects ``added_after`` the cursor
 kept for that peer and collection, oldest first. Every object must carry its originator's
@@ -12,9 +15,16 @@ then its cursor (the page's ``X-TAXII-Date-Added-Last``) is kept: a pull stopped
 even killed, resumes at the last kept page and fetches at most that page again, which stores
 nothing twice (a re-import of identical content is a no-op).
 
+**Push**: to each collection the peer lets this node write, the versions this node
+originated that its policy releases to the peer's partner, added since the last push, as
+that partner's copies made by the release path (``release.deliver``: tearline, fingerprint,
+signature, disclosures and ledger entries recorded before anything is sent). A push stopped
+between recording and sending sends the same copies (the same bytes, the same ledger
+entries) on the next run; the peer stores them once.
+
 A peer that cannot be reached, refuses the credentials, or answers what is not a TAXII 2.1
 envelope raises ``PeerFailed`` naming the peer and what went wrong; what earlier pages stored
-stays, with their cursor.
+or sent stays, with their cursor.
 """
 
 from __future__ import annotations
@@ -27,15 +37,17 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-from liaison.errors import PeerFailed
+from liaison.errors import NotFound, PeerFailed
 from liaison.importer import import_objects
 from liaison.node import Node, load_signing_key
+from liaison.release.deliver import deliver, node_keys
 from liaison.stix.signature import pinned, verify
 from liaison.stix.timestamps import now_micros
 from liaison.store.alliance import public_keys
 from liaison.store.engine import upsert, write_transaction
 from liaison.store.ownership import STANDARD
-from liaison.store.schema import peer_cursors
+from liaison.store.pages import PageQuery, page
+from liaison.store.schema import peer_cursors, peer_pushes
 from liaison.taxii.peers import Peer, list_peers, peer_secret
 
 TAXII = "application/taxii+json;version=2.1"
@@ -66,6 +78,26 @@ class Pulled:
         }
 
 
+@dataclass
+class Pushed:
+    """What one push to one collection did."""
+
+    peer: str
+    collection: str
+    sent: int = 0  # copies the peer stored
+    refused: list[dict[str, str]] = field(default_factory=list)  # {id, reason}: the peer's
+    pages: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "peer": self.peer,
+            "collection": self.collection,
+            "sent": self.sent,
+            "refused": self.refused,
+            "pages": self.pages,
+        }
+
+
 def pull(
     node: Node,
     name: str,
@@ -77,11 +109,7 @@ def pull(
     network (tests); ``on_page`` is told after each stored page (progress)."""
     key = load_signing_key(node.settings.home)
     with node.engine.connect() as connection:
-        peer = next((p for p in list_peers(connection) if p.name == name), None)
-        if peer is None:
-            from liaison.errors import NotFound
-
-            raise NotFound(f"no peer named {name}: `liaison peers` lists them")
+        peer = _peer(connection, name)
         secret = peer_secret(connection, key, name)
         keys = pinned(public_keys(connection))
         cursors = dict(
@@ -91,15 +119,7 @@ def pull(
                 )
             ).all()
         )
-    auth = httpx.BasicAuth(peer.username, secret.password)
-    with httpx.Client(
-        base_url=peer.url,
-        auth=auth,
-        headers={"Accept": TAXII},
-        timeout=TIMEOUT,
-        transport=transport,
-        follow_redirects=False,
-    ) as client:
+    with _client(peer, secret.password, transport) as client:
         root = _api_root(client, peer)
         readable = [
             c["id"]
@@ -155,6 +175,112 @@ def _pull_collection(
             on_page(done)
         if not envelope.get("more") or not objects or not last:
             return
+
+
+def push(
+    node: Node,
+    name: str,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    on_page: Callable[[Pushed], None] | None = None,
+) -> list[Pushed]:
+    """Push to every collection peer ``name`` lets this node write (see the module's
+    docstring)."""
+    key = load_signing_key(node.settings.home)
+    keys = node_keys(node)
+    with node.engine.connect() as connection:
+        peer = _peer(connection, name)
+        secret = peer_secret(connection, key, name)
+        cursors = dict(
+            connection.execute(
+                sa.select(peer_pushes.c.collection, peer_pushes.c.date_added).where(
+                    peer_pushes.c.peer == name
+                )
+            ).all()
+        )
+    with _client(peer, secret.password, transport) as client:
+        root = _api_root(client, peer)
+        writable = [
+            c["id"]
+            for c in _get(client, peer, f"{root}collections/").get("collections", [])
+            if isinstance(c, dict) and c.get("can_write") and isinstance(c.get("id"), str)
+        ]
+        results = []
+        for collection in writable:
+            done = Pushed(peer.name, collection)
+            after = cursors.get(collection)
+            while True:
+                with node.engine.connect() as connection:
+                    found = page(connection, peer.partner, PageQuery(added_after=after, limit=PAGE))
+                    ours = [  # what this node originated; TLP 2.0's definitions are known there
+                        v
+                        for v in found.versions
+                        if v.owner == node.country and v.object["id"] not in STANDARD
+                    ]
+                    delivery = deliver(node.engine, connection, peer.partner, ours, keys)
+                if delivery.copies:
+                    _post(client, peer, f"{root}collections/{collection}/objects/", delivery, done)
+                if found.versions:
+                    after = found.versions[-1].date_added
+                    _keep_push(node, peer.name, collection, after)
+                done.pages += 1
+                if on_page is not None:
+                    on_page(done)
+                if not found.more:
+                    break
+            results.append(done)
+    return results
+
+
+def _post(client: httpx.Client, peer: Peer, path: str, delivery: Any, done: Pushed) -> None:
+    try:
+        response = client.post(
+            path, content=delivery.body(b'{"more":false'), headers={"Content-Type": TAXII}
+        )
+    except httpx.HTTPError as exc:
+        raise PeerFailed(f"peer {peer.name} at {peer.url}: {exc}") from None
+    if response.status_code in (401, 403):
+        raise PeerFailed(f"peer {peer.name} refused this node's credentials ({path})")
+    if response.status_code != 202:
+        raise PeerFailed(f"peer {peer.name} answered {response.status_code} to a POST to {path}")
+    status = _envelope(response, peer)
+    done.sent += int(status.get("success_count") or 0)
+    for failure in status.get("failures") or []:
+        if isinstance(failure, dict):
+            done.refused.append(
+                {"id": str(failure.get("id")), "reason": str(failure.get("message", ""))}
+            )
+
+
+def _keep_push(node: Node, peer: str, collection: str, date_added: int) -> None:
+    with write_transaction(node.engine) as connection:
+        statement = upsert(connection, peer_pushes).values(
+            peer=peer, collection=collection, date_added=date_added, updated=now_micros()
+        )
+        connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=["peer", "collection"],
+                set_={"date_added": date_added, "updated": now_micros()},
+            )
+        )
+
+
+def _peer(connection: sa.Connection, name: str) -> Peer:
+    peer = next((p for p in list_peers(connection) if p.name == name), None)
+    if peer is None:
+        raise NotFound(f"no peer named {name}: `liaison peers` lists them")
+    return peer
+
+
+def _client(peer: Peer, password: str, transport: httpx.BaseTransport | None) -> httpx.Client:
+    return httpx.Client(
+        base_url=peer.url,
+        auth=httpx.BasicAuth(peer.username, password),
+        headers={"Accept": TAXII},
+        timeout=TIMEOUT,
+        transport=transport,
+        follow_redirects=False,
+    )
 
 
 def _keep_cursor(node: Node, peer: str, collection: str, added_after: str) -> None:
