@@ -1,5 +1,6 @@
 """A live TAXII server on a loopback port, over the demo's node, for each database."""
 
+import contextlib
 import functools
 import json
 import socket
@@ -77,6 +78,16 @@ def live(settings) -> Iterator[LiveServer]:
         issued = {
             code: issue_credentials(connection, code) for code in ("USA", "FRA", "TUR", "ALB")
         }
+    try:
+        with serving(node) as url:
+            yield LiveServer(url, node, issued)
+    finally:
+        node.engine.dispose()  # close the pool before the database is dropped
+
+
+@contextlib.contextmanager
+def serving(node) -> Iterator[str]:
+    """``node``'s TAXII server on a free loopback port, for the block's duration: its URL."""
     port = _free_port()
     config = uvicorn.Config(create_app(node), host="127.0.0.1", port=port, log_level="error")
     server = uvicorn.Server(config)
@@ -88,11 +99,10 @@ def live(settings) -> Iterator[LiveServer]:
             raise RuntimeError("the TAXII server did not start")
         time.sleep(0.02)
     try:
-        yield LiveServer(f"http://127.0.0.1:{port}", node, issued)
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=PATIENCE)
-        node.engine.dispose()  # close the pool before the database is dropped
 
 
 def envelope_objects(response: httpx.Response) -> list[dict]:

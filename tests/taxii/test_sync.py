@@ -4,17 +4,12 @@ resumes where it stopped, and refuses what a hostile peer sends, saying why."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import sqlalchemy as sa
-import uvicorn
 
 from liaison.errors import PeerFailed
 from liaison.node import Node, apply_alliance, init_node, load_signing_key
@@ -23,32 +18,37 @@ from liaison.stix.signature import SIGNATURE_EXTENSION
 from liaison.store.engine import write_transaction
 from liaison.store.ownership import STANDARD
 from liaison.store.schema import disclosures, objects, peer_cursors
-from liaison.taxii.app import create_app
 from liaison.taxii.credentials import issue_credentials
 from liaison.taxii.peers import PeerSecret, add_peer
 from liaison.taxii.sync import pull, push
-from tests.conftest import EXAMPLES, PATIENCE
-from tests.taxii.conftest import _free_port, envelope_objects
+from tests.conftest import EXAMPLES
+from tests.taxii.conftest import envelope_objects, serving
+
+
+def usa_node(directory: Path, live, extra: str = "") -> Node:
+    """A USA node in ``directory`` whose alliance file pins Canada's key (and ``extra``)."""
+    settings = Settings(
+        home=directory / "home",
+        database_url=f"sqlite:///{directory / 'usa.db'}",
+        limits=InputLimits(),
+        validation_workers=1,
+    )
+    node, _ = init_node(settings, "USA", "United States node")
+    alliance = directory / "alliance.toml"
+    alliance.write_text(
+        '[node]\ncountry = "USA"\nname = "United States node"\n\n'
+        '[[partners]]\ncountry = "CAN"\nname = "Canada"\nclearance = "CAN:TOP SECRET"\n'
+        f'public_key = "{live.node.public_key_hex}"\nidentity = "{live.node.identity_id}"\n' + extra
+    )
+    apply_alliance(node, alliance)
+    return node
 
 
 @pytest.fixture
 def usa(tmp_path: Path, live) -> Node:
     """The USA's node, with Canada's node as a peer (Canada's key pinned)."""
-    settings = Settings(
-        home=tmp_path / "usa",
-        database_url=f"sqlite:///{tmp_path / 'usa.db'}",
-        limits=InputLimits(),
-        validation_workers=1,
-    )
-    node, _ = init_node(settings, "USA", "United States node")
-    alliance = tmp_path / "usa-alliance.toml"
-    alliance.write_text(
-        '[node]\ncountry = "USA"\nname = "United States node"\n\n'
-        '[[partners]]\ncountry = "CAN"\nname = "Canada"\nclearance = "CAN:TOP SECRET"\n'
-        f'trust = "high"\npublic_key = "{live.node.public_key_hex}"\n'
-        f'identity = "{live.node.identity_id}"\n'
-    )
-    apply_alliance(node, alliance)
+    node = usa_node(tmp_path / "usa", live)
+    settings = node.settings
     issued = live.credentials["USA"]
     with write_transaction(node.engine) as connection:
         add_peer(
@@ -62,25 +62,6 @@ def usa(tmp_path: Path, live) -> Node:
         )
     yield node
     node.engine.dispose()
-
-
-@contextlib.contextmanager
-def serving(node: Node) -> Iterator[str]:
-    port = _free_port()
-    config = uvicorn.Config(create_app(node), host="127.0.0.1", port=port, log_level="error")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + PATIENCE
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the TAXII server did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=PATIENCE)
 
 
 def released_to_usa(live) -> dict[str, dict]:
@@ -244,22 +225,12 @@ def test_liaison_sync_json_names_what_each_peer_gave_and_refused(live, cli, tmp_
 def usa_server(tmp_path: Path, live):
     """The USA's node serving TAXII, with a collection Canada may write to; Canada's node has
     it as peer "usa" (the USA's key pinned in Canada's alliance file)."""
-    settings = Settings(
-        home=tmp_path / "usa-server",
-        database_url=f"sqlite:///{tmp_path / 'usa-server.db'}",
-        limits=InputLimits(),
-        validation_workers=1,
+    node = usa_node(
+        tmp_path / "usa-server",
+        live,
+        '\n[[collections]]\nalias = "from-allies"\ntitle = "From allies"\n'
+        'read = ["CAN"]\nwrite = ["CAN"]\n',
     )
-    node, _ = init_node(settings, "USA", "United States node")
-    alliance = tmp_path / "usa-server.toml"
-    alliance.write_text(
-        '[node]\ncountry = "USA"\nname = "United States node"\n\n'
-        '[[partners]]\ncountry = "CAN"\nname = "Canada"\nclearance = "CAN:TOP SECRET"\n'
-        f'public_key = "{live.node.public_key_hex}"\nidentity = "{live.node.identity_id}"\n\n'
-        '[[collections]]\nalias = "from-allies"\ntitle = "From allies"\n'
-        'read = ["CAN"]\nwrite = ["CAN"]\n'
-    )
-    apply_alliance(node, alliance)
     with write_transaction(node.engine) as connection:
         issued = issue_credentials(connection, "CAN")
     # Canada pins the USA's key, then adds its node as a peer.

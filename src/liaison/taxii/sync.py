@@ -40,7 +40,7 @@ import sqlalchemy as sa
 from liaison.errors import NotFound, PeerFailed
 from liaison.importer import import_objects
 from liaison.node import Node, load_signing_key
-from liaison.release.deliver import deliver, node_keys
+from liaison.release.deliver import Delivery, deliver, node_keys
 from liaison.stix.signature import pinned, verify
 from liaison.stix.timestamps import now_micros
 from liaison.store.alliance import public_keys
@@ -121,13 +121,8 @@ def pull(
         )
     with _client(peer, secret.password, transport) as client:
         root = _api_root(client, peer)
-        readable = [
-            c["id"]
-            for c in _get(client, peer, f"{root}collections/").get("collections", [])
-            if isinstance(c, dict) and c.get("can_read") and isinstance(c.get("id"), str)
-        ]
         results = []
-        for collection in readable:
+        for collection in _collections(client, peer, root, "can_read"):
             done = Pulled(peer.name, collection, cursor=cursors.get(collection))
             _pull_collection(node, client, peer, root, keys, done, on_page)
             results.append(done)
@@ -168,7 +163,7 @@ def _pull_collection(
                     done.received += 1
         last = response.headers.get("X-TAXII-Date-Added-Last")
         if objects and last:
-            _keep_cursor(node, peer.name, done.collection, last)
+            _keep(node, peer_cursors, peer.name, done.collection, added_after=last)
             done.cursor = last
         done.pages += 1
         if on_page is not None:
@@ -200,13 +195,8 @@ def push(
         )
     with _client(peer, secret.password, transport) as client:
         root = _api_root(client, peer)
-        writable = [
-            c["id"]
-            for c in _get(client, peer, f"{root}collections/").get("collections", [])
-            if isinstance(c, dict) and c.get("can_write") and isinstance(c.get("id"), str)
-        ]
         results = []
-        for collection in writable:
+        for collection in _collections(client, peer, root, "can_write"):
             done = Pushed(peer.name, collection)
             after = cursors.get(collection)
             while True:
@@ -222,7 +212,7 @@ def push(
                     _post(client, peer, f"{root}collections/{collection}/objects/", delivery, done)
                 if found.versions:
                     after = found.versions[-1].date_added
-                    _keep_push(node, peer.name, collection, after)
+                    _keep(node, peer_pushes, peer.name, collection, date_added=after)
                 done.pages += 1
                 if on_page is not None:
                     on_page(done)
@@ -232,7 +222,7 @@ def push(
     return results
 
 
-def _post(client: httpx.Client, peer: Peer, path: str, delivery: Any, done: Pushed) -> None:
+def _post(client: httpx.Client, peer: Peer, path: str, delivery: Delivery, done: Pushed) -> None:
     try:
         response = client.post(
             path, content=delivery.body(b'{"more":false'), headers={"Content-Type": TAXII}
@@ -250,19 +240,6 @@ def _post(client: httpx.Client, peer: Peer, path: str, delivery: Any, done: Push
             done.refused.append(
                 {"id": str(failure.get("id")), "reason": str(failure.get("message", ""))}
             )
-
-
-def _keep_push(node: Node, peer: str, collection: str, date_added: int) -> None:
-    with write_transaction(node.engine) as connection:
-        statement = upsert(connection, peer_pushes).values(
-            peer=peer, collection=collection, date_added=date_added, updated=now_micros()
-        )
-        connection.execute(
-            statement.on_conflict_do_update(
-                index_elements=["peer", "collection"],
-                set_={"date_added": date_added, "updated": now_micros()},
-            )
-        )
 
 
 def _peer(connection: sa.Connection, name: str) -> Peer:
@@ -283,16 +260,14 @@ def _client(peer: Peer, password: str, transport: httpx.BaseTransport | None) ->
     )
 
 
-def _keep_cursor(node: Node, peer: str, collection: str, added_after: str) -> None:
+def _keep(node: Node, table: sa.Table, peer: str, collection: str, **where: Any) -> None:
+    """Keep where a pull (``peer_cursors``) or a push (``peer_pushes``) of one peer collection
+    stopped, in a transaction of its own, after the page it follows is stored or sent."""
+    values = {**where, "updated": now_micros()}
     with write_transaction(node.engine) as connection:
-        statement = upsert(connection, peer_cursors).values(
-            peer=peer, collection=collection, added_after=added_after, updated=now_micros()
-        )
+        statement = upsert(connection, table).values(peer=peer, collection=collection, **values)
         connection.execute(
-            statement.on_conflict_do_update(
-                index_elements=["peer", "collection"],
-                set_={"added_after": added_after, "updated": now_micros()},
-            )
+            statement.on_conflict_do_update(index_elements=["peer", "collection"], set_=values)
         )
 
 
@@ -307,6 +282,16 @@ def _api_root(client: httpx.Client, peer: Peer) -> str:
     if (url.scheme, url.host, url.port) != (base.scheme, base.host, base.port):
         raise PeerFailed(f"peer {peer.name}: its API root {root} is not on {peer.url}")
     return url.path if url.path.endswith("/") else url.path + "/"
+
+
+def _collections(client: httpx.Client, peer: Peer, root: str, right: str) -> list[str]:
+    """The ids of the peer's collections this node has ``right`` on (can_read, can_write)."""
+    listed = _get(client, peer, f"{root}collections/").get("collections", [])
+    return [
+        c["id"]
+        for c in listed
+        if isinstance(c, dict) and c.get(right) is True and isinstance(c.get("id"), str)
+    ]
 
 
 def _get(client: httpx.Client, peer: Peer, path: str) -> dict[str, Any]:
