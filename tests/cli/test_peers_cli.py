@@ -3,8 +3,10 @@ operator issued to this node, kept encrypted at rest, bound to their row."""
 
 import json
 
+import pytest
 import sqlalchemy as sa
 
+from liaison.errors import NodeConflict
 from liaison.node import load_signing_key, open_node
 from liaison.settings import Settings
 from liaison.store.schema import peers
@@ -61,13 +63,8 @@ def test_a_stored_secret_moved_or_edited_no_longer_decrypts(demo, tmp_path):
     node = open_node(Settings.from_env())
     with node.engine.begin() as connection:
         connection.execute(peers.update().values(url="https://attacker.example"))
-    with node.engine.connect() as connection:
-        try:
-            peer_secret(connection, load_signing_key(node.settings.home), "usa")
-        except Exception as exc:  # NodeConflict: one line for the operator
-            assert "do not decrypt" in str(exc)
-        else:
-            raise AssertionError("a secret bound to another URL decrypted")
+    with node.engine.connect() as connection, pytest.raises(NodeConflict, match="do not decrypt"):
+        peer_secret(connection, load_signing_key(node.settings.home), "usa")
 
 
 def test_a_peer_needs_a_known_partner_with_a_pinned_key(demo, tmp_path):
@@ -99,3 +96,19 @@ def test_bad_credentials_names_and_urls_are_one_line_errors(demo, tmp_path):
     assert demo("peer", "remove", "usa").exit_code == 0
     assert demo("peer", "remove", "usa").exit_code == 2
     assert json.loads(demo("peers", "--json").stdout) == []
+
+
+def test_without_a_credentials_file_the_username_and_password_are_asked(demo, tmp_path):
+    pin_usa(demo, tmp_path)
+    added = demo(
+        "peer", "add", "usa", "--url", "https://usa.example", "--partner", "USA",
+        input="can-7f3a\ns3cret-pw\n",
+    )  # fmt: skip
+    assert added.exit_code == 0, added.stderr
+    assert "s3cret-pw" not in added.stdout  # asked without echo
+    node = open_node(Settings.from_env())
+    with node.engine.connect() as connection:
+        secret = peer_secret(connection, load_signing_key(node.settings.home), "usa")
+    assert secret.password == "s3cret-pw"
+    (listed,) = json.loads(demo("peers", "--json").stdout)
+    assert listed["username"] == "can-7f3a"

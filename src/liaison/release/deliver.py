@@ -22,12 +22,10 @@ raises and nothing is sent. A repeated copy writes nothing.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
 
@@ -38,6 +36,7 @@ from liaison.node import Node, load_signing_key
 from liaison.policy.copies import ReleasedCopy, released_copies
 from liaison.stix.signature import Signer, sign
 from liaison.store.engine import write_transaction
+from liaison.store.objects import stored_text
 from liaison.store.ownership import STANDARD
 from liaison.store.pages import GrantedVersion
 
@@ -119,13 +118,6 @@ def node_keys(node: Node) -> Keys:
     return Keys(fingerprint_secret(key), Signer(node.identity_id, key), node.country)
 
 
-def _encode(obj: dict[str, Any]) -> bytes:
-    """A copy as delivered and hashed for the ledger: compact JSON, as the store writes its
-    text. Every path that delivers a copy gives the same bytes for it, or one copy would be
-    recorded twice under two digests."""
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
-
-
 def _key(partner: str, r: ReleasedCopy) -> CopyKey:
     return (partner, r.source.object["id"], r.source.version, r.cut_fields, r.cut_references)
 
@@ -162,11 +154,11 @@ def deliver(
             continue
         marked = mark(r.object, partner, keys.fingerprints, book)
         if r.source.owner == keys.country and r.object["id"] not in STANDARD:
-            data = _encode(sign(marked.object, keys.signer))
+            data = stored_text(sign(marked.object, keys.signer)).encode()
         elif marked.object is r.source.object and r.source.text:
             data = r.source.text.encode()  # nothing changed: the stored text is the copy
         else:
-            data = _encode(marked.object)
+            data = stored_text(marked.object).encode()
         copies.append(Copy(r, data, marked.fingerprint, marked.marks))
     delivered = [
         Disclosure(

@@ -133,14 +133,23 @@ def list_peers(connection: sa.Connection) -> list[Peer]:
     return [Peer(*row) for row in rows]
 
 
+def get_peer(connection: sa.Connection, name: str) -> Peer:
+    row = connection.execute(
+        sa.select(
+            peers.c.name, peers.c.url, peers.c.partner, peers.c.username, peers.c.added
+        ).where(peers.c.name == name)
+    ).first()
+    if row is None:
+        raise NotFound(f"no peer named {name}: `liaison peers` lists them")
+    return Peer(*row)
+
+
 def peer_secret(connection: sa.Connection, key: Ed25519PrivateKey, name: str) -> PeerSecret:
     """The decrypted credentials of peer ``name``."""
-    row = connection.execute(sa.select(peers).where(peers.c.name == name)).first()
-    if row is None:
-        raise NotFound(f"no peer named {name}")
-    peer = Peer(row.name, row.url, row.partner, row.username, row.added)
+    peer = get_peer(connection, name)
+    sealed = connection.execute(sa.select(peers.c.secret).where(peers.c.name == name)).scalar()
     try:
-        blob = base64.b64decode(row.secret, validate=True)
+        blob = base64.b64decode(sealed, validate=True)
         clear = AESGCM(_key(key)).decrypt(blob[:12], blob[12:], _bound(peer))
     except (ValueError, InvalidTag):
         raise NodeConflict(

@@ -37,7 +37,7 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-from liaison.errors import NotFound, PeerFailed
+from liaison.errors import PeerFailed
 from liaison.importer import import_objects
 from liaison.node import Node, load_signing_key
 from liaison.release.deliver import Delivery, deliver, node_keys
@@ -48,7 +48,7 @@ from liaison.store.engine import upsert, write_transaction
 from liaison.store.ownership import STANDARD
 from liaison.store.pages import PageQuery, page
 from liaison.store.schema import peer_cursors, peer_pushes
-from liaison.taxii.peers import Peer, list_peers, peer_secret
+from liaison.taxii.peers import Peer, get_peer, peer_secret
 
 TAXII = "application/taxii+json;version=2.1"
 PAGE = 500  # objects asked for per request
@@ -107,19 +107,10 @@ def pull(
 ) -> list[Pulled]:
     """Pull every collection peer ``name`` lets this node read. ``transport`` replaces the
     network (tests); ``on_page`` is told after each stored page (progress)."""
-    key = load_signing_key(node.settings.home)
     with node.engine.connect() as connection:
-        peer = _peer(connection, name)
-        secret = peer_secret(connection, key, name)
+        peer, password, cursors = _start(connection, node, name, peer_cursors.c.added_after)
         keys = pinned(public_keys(connection))
-        cursors = dict(
-            connection.execute(
-                sa.select(peer_cursors.c.collection, peer_cursors.c.added_after).where(
-                    peer_cursors.c.peer == name
-                )
-            ).all()
-        )
-    with _client(peer, secret.password, transport) as client:
+    with _client(peer, password, transport) as client:
         root = _api_root(client, peer)
         results = []
         for collection in _collections(client, peer, root, "can_read"):
@@ -181,19 +172,10 @@ def push(
 ) -> list[Pushed]:
     """Push to every collection peer ``name`` lets this node write (see the module's
     docstring)."""
-    key = load_signing_key(node.settings.home)
     keys = node_keys(node)
     with node.engine.connect() as connection:
-        peer = _peer(connection, name)
-        secret = peer_secret(connection, key, name)
-        cursors = dict(
-            connection.execute(
-                sa.select(peer_pushes.c.collection, peer_pushes.c.date_added).where(
-                    peer_pushes.c.peer == name
-                )
-            ).all()
-        )
-    with _client(peer, secret.password, transport) as client:
+        peer, password, cursors = _start(connection, node, name, peer_pushes.c.date_added)
+    with _client(peer, password, transport) as client:
         root = _api_root(client, peer)
         results = []
         for collection in _collections(client, peer, root, "can_write"):
@@ -242,11 +224,18 @@ def _post(client: httpx.Client, peer: Peer, path: str, delivery: Delivery, done:
             )
 
 
-def _peer(connection: sa.Connection, name: str) -> Peer:
-    peer = next((p for p in list_peers(connection) if p.name == name), None)
-    if peer is None:
-        raise NotFound(f"no peer named {name}: `liaison peers` lists them")
-    return peer
+def _start(
+    connection: sa.Connection, node: Node, name: str, cursor: sa.Column[Any]
+) -> tuple[Peer, str, dict[str, Any]]:
+    """The peer, its password, and where each of its collections stopped (``cursor``: a
+    column of ``peer_cursors`` or ``peer_pushes``)."""
+    peer = get_peer(connection, name)
+    secret = peer_secret(connection, load_signing_key(node.settings.home), name)
+    table = cursor.table
+    rows = connection.execute(
+        sa.select(table.c.collection, cursor).where(table.c.peer == name)
+    ).all()
+    return peer, secret.password, dict(rows)
 
 
 def _client(peer: Peer, password: str, transport: httpx.BaseTransport | None) -> httpx.Client:
