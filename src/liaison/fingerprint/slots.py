@@ -124,6 +124,9 @@ class _Rule:
 class _Table:
     forms: dict[str, tuple[_Rule, int]]  # form -> its rule and which side of the pair it is
     longest: int  # most tokens in a form
+    # A form's first word -> most tokens in a form starting with it, so that only those
+    # runs are tried (the words of a text are looked up one by one).
+    first_words: dict[str, int]
     that_verbs: frozenset[str]
     that_subjects: frozenset[str]
     intro_words: tuple[str, ...]
@@ -170,9 +173,14 @@ def _table() -> _Table:
             add(rule, 1)
         for a, b in entry.get("one_way", ()):
             add(_Rule(entry["kind"], (a, b), **context), 0)
+    first_words: dict[str, int] = {}
+    for form in forms:
+        words = _WORD.findall(form)
+        first_words[words[0]] = max(first_words.get(words[0], 1), len(words))
     return _Table(
         forms=forms,
         longest=max(len(_WORD.findall(form)) for form in forms),
+        first_words=first_words,
         that_verbs=frozenset(data["that_omission"]["verbs"]),
         that_subjects=frozenset(data["that_omission"]["subjects"]),
         intro_words=tuple(data["intro_comma"]["words"]),
@@ -212,6 +220,10 @@ _QUOTE_OPENS_AFTER = " \t\n([{—–-/"
 _QUOTE_CLOSES_BEFORE = " \t\n.,;:!?)]}—–-"
 
 
+_STRAIGHT_QUOTE = re.compile('"')
+_CURLY_QUOTE = re.compile("[“”]")
+
+
 @dataclass
 class _Quotes:
     protected: list[tuple[int, int]]
@@ -224,7 +236,7 @@ def _quotations(text: str) -> _Quotes:
     for line in text.split("\n"):
         end = start + len(line)
         _curly_quotes(text, start, end, quotes)
-        marks = [j for j in range(start, end) if text[j] == '"']
+        marks = [m.start() for m in _STRAIGHT_QUOTE.finditer(text, start, end)]
         if len(marks) % 2:
             quotes.protected.append((marks[0], end))
         else:
@@ -238,10 +250,12 @@ def _quotations(text: str) -> _Quotes:
 
 def _curly_quotes(text: str, start: int, end: int, quotes: _Quotes) -> None:
     opening: int | None = None
-    for j in range(start, end):
-        if text[j] == "“" and opening is None:
-            opening = j
-        elif text[j] == "”":
+    for m in _CURLY_QUOTE.finditer(text, start, end):
+        j = m.start()
+        if m.group() == "“":
+            if opening is None:
+                opening = j
+        else:
             if opening is None:  # a quotation continued from an earlier line
                 quotes.protected.append((start, j))
             else:
@@ -405,12 +419,24 @@ class _Finder:
         tokens = list(_WORD.finditer(text))
         i = 0
         while i < len(tokens):
-            for n in range(min(table.longest, len(tokens) - i), 0, -1):
-                run = tokens[i : i + n]
-                if any(text[a.end() : b.start()] not in (" ", "-") for a, b in pairwise(run)):
+            first = _key(tokens[i].group())
+            # Lower case keeps a word one word; where it might not, every run is tried.
+            if first.isascii() or _WORD.fullmatch(first):
+                longest = table.first_words.get(first, 1)
+                if longest == 1 and first not in table.forms and not first.endswith("'s"):
+                    i += 1  # most words: in no form
                     continue
-                start, end = run[0].start(), run[-1].end()
-                key = _key(text[start:end])
+            else:
+                longest = table.longest
+            for n in range(min(longest, len(tokens) - i), 0, -1):
+                if n == 1:
+                    start, end, key = tokens[i].start(), tokens[i].end(), first
+                else:
+                    run = tokens[i : i + n]
+                    if any(text[a.end() : b.start()] not in (" ", "-") for a, b in pairwise(run)):
+                        continue
+                    start, end = run[0].start(), run[-1].end()
+                    key = _key(text[start:end])
                 if n == 1 and key not in table.forms and key.endswith("'s"):
                     key, end = key[:-2], end - 2  # a possessive: "defence's"
                 hit = table.forms.get(key)
