@@ -13,13 +13,15 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
+from liaison.policy.consent import apply_consents, relay_claims
 from liaison.policy.grants import redecide_markings, refresh, register_classes
+from liaison.release.onward import notice_claims
 from liaison.settings import InputLimits
 from liaison.stix.parse import parse_payload
 from liaison.stix.timestamps import stix_now
 from liaison.stix.validate import validate_all
 from liaison.store.engine import write_transaction
-from liaison.store.objects import add_objects, stored_identically
+from liaison.store.objects import VersionKey, add_objects, stored_identically, version_of
 
 Status = Literal["added", "present", "rejected"]
 # Errors for each of a batch of objects, in order (empty: valid).
@@ -89,16 +91,17 @@ def import_objects(
     valid = [obj for obj, errs in zip(objects, errors, strict=True) if not errs]
     with write_transaction(engine) as connection:
         refresh(connection)
-        added = add_objects(connection, valid, received_from=received_from)
+        judged = {
+            **relay_claims(connection, valid, received_from),
+            **notice_claims(connection, valid),
+        }
+        added = add_objects(connection, valid, received_from=received_from, judged=judged)
         register_classes(connection, added.classes)
+        fresh = [obj for obj, o in zip(valid, added.outcomes, strict=True) if o == "added"]
         redecide_markings(
-            connection,
-            (
-                obj["id"]
-                for obj, outcome in zip(valid, added.outcomes, strict=True)
-                if outcome == "added" and obj["type"] == "marking-definition"
-            ),
+            connection, (obj["id"] for obj in fresh if obj["type"] == "marking-definition")
         )
+        apply_consents(connection, [VersionKey(obj["id"], version_of(obj)) for obj in fresh])
     stored = iter(enumerate(added.outcomes))
     for obj, errs in zip(objects, errors, strict=True):
         version = obj.get("modified") or obj.get("created")

@@ -5,6 +5,7 @@ from datetime import date
 import pytest
 
 from liaison.markings.handling import Handling
+from liaison.policy.classes import ConsentTerms
 from liaison.policy.decide import Marking, ObjectMarkings, Originator, decide
 from tests.policy.world import NODE, USA_ID, context
 
@@ -32,7 +33,7 @@ def H(tlp=None, cls=None, rel=None, caveats=()):
     )
 
 
-def outcome(markings, partner, originator=OWN, consents=frozenset(), at=TODAY, **rules):
+def outcome(markings, partner, originator=OWN, consents=(), at=TODAY, **rules):
     return decide(markings, originator, consents, partner, context(**rules), at)
 
 
@@ -181,9 +182,38 @@ def test_third_party_rule():
     orcon = marked(H(cls="USA:S", rel=["FVEY"], caveats=["ORCON"]))
     refused = outcome(orcon, "GBR", originator=FROM_USA)
     assert refused.decision == "withhold" and "third-party" in codes(refused)
-    assert outcome(orcon, "GBR", originator=FROM_USA, consents=frozenset({"GBR"})).released
+    to_gbr = (ConsentTerms("liaison-consent--1", ("GBR",)),)
+    assert outcome(orcon, "GBR", originator=FROM_USA, consents=to_gbr).released
     # Our own ORCON object: we are the originator.
     assert outcome(orcon, "GBR").released
+
+
+def test_consent_lifts_the_originators_limits_for_whom_it_names():
+    # USA's SECRET REL TO FVEY: FRA is outside FVEY, yet USA consented to FRA.
+    rel_fvey = marked(H(cls="USA:S", rel=["FVEY"]))
+    to_fra = ConsentTerms("liaison-consent--1", ("FRA",), date(2026, 12, 31))
+    decision = outcome(rel_fvey, "FRA", originator=FROM_USA, consents=(to_fra,))
+    assert decision.released
+    assert "consent" in codes(decision)
+    assert any("liaison-consent--1" in r.text for r in decision.reasons)
+    # A consent to NATO names FRA through its community.
+    to_nato = ConsentTerms("liaison-consent--2", ("NATO",))
+    assert outcome(rel_fvey, "FRA", originator=FROM_USA, consents=(to_nato,)).released
+    # Not to whom it does not name.
+    to_deu = ConsentTerms("liaison-consent--3", ("DEU",))
+    assert not outcome(rel_fvey, "FRA", originator=FROM_USA, consents=(to_deu,)).released
+    # Not after its last day: the reason names the consent and the day it ended.
+    later = outcome(rel_fvey, "FRA", originator=FROM_USA, consents=(to_fra,), at=date(2027, 1, 1))
+    assert later.decision == "withhold"
+    assert "consent-expired" in codes(later)
+    assert any("liaison-consent--1" in r.text and "2026-12-31" in r.text for r in later.reasons)
+    # The partner's clearance still holds, and NOFORN too.
+    top = marked(H(cls="USA:TS", rel=["FVEY"]))
+    assert not outcome(top, "FRA", originator=FROM_USA, consents=(to_fra,)).released
+    noforn = marked(H(cls="USA:S", rel=["FVEY"], caveats=["NOFORN"]))
+    assert not outcome(noforn, "FRA", originator=FROM_USA, consents=(to_fra,)).released
+    # A consent says nothing of the node's own objects.
+    assert not outcome(rel_fvey, "FRA", consents=(to_fra,)).released
 
 
 def test_third_party_rule_names_originator_and_partner():

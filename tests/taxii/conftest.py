@@ -16,7 +16,9 @@ from taxii2client.common import _HTTPConnection
 from taxii2client.v21 import Collection
 
 from liaison.demo import DEFAULT_ALLIANCE, DEFAULT_DOCUMENTS, DEFAULT_INTELLIGENCE, run_demo
+from liaison.ledger import log
 from liaison.store.engine import write_transaction
+from liaison.store.schema import ledger_checkpoints, ledger_entries, ledger_head, ledger_nodes
 from liaison.taxii.app import create_app
 from liaison.taxii.credentials import IssuedCredentials, issue_credentials
 from tests.conftest import HTTP_TIMEOUT, PATIENCE
@@ -107,3 +109,27 @@ def serving(node) -> Iterator[str]:
 
 def envelope_objects(response: httpx.Response) -> list[dict]:
     return json.loads(response.content).get("objects", [])
+
+
+def rewrite_history(engine, change, keep=None):
+    """What a node that rewrites its past would do: rebuild its whole log, consistently, from
+    its first ``keep`` entries altered by ``change``; it signs new checkpoints with its key."""
+    with engine.connect() as conn:
+        bodies = [json.loads(e.body) for e in log.entries(conn, limit=keep)]
+    with write_transaction(engine) as conn:
+        for table in (ledger_entries, ledger_nodes, ledger_checkpoints):
+            conn.execute(table.delete())
+        conn.execute(ledger_head.update().values(size=0, frontier=b""))
+        altered = [change(body) for body in bodies]
+        log.append(
+            conn,
+            [
+                log.Entry(
+                    b["kind"],
+                    {k: v for k, v in b.items() if k not in ("seq", "at", "kind")},
+                    b.get("partner"),
+                    b.get("object_id"),
+                )
+                for b in altered
+            ],
+        )

@@ -16,13 +16,10 @@ from liaison.node import init_node, load_signing_key
 from liaison.settings import Settings
 from liaison.store.engine import write_transaction
 from liaison.store.schema import (
-    ledger_checkpoints,
     ledger_entries,
-    ledger_head,
-    ledger_nodes,
 )
 from tests.conftest import HTTP_TIMEOUT
-from tests.taxii.conftest import ACCEPT
+from tests.taxii.conftest import ACCEPT, rewrite_history
 
 HEADER = "X-Liaison-Ledger-Entries"
 
@@ -108,30 +105,6 @@ def api_client(live, partner):
 def run_audit(partner_node, live, witness=None):
     with api_client(live, "USA") as client, write_transaction(partner_node.engine) as conn:
         return audit(conn, client, node_verifier(live), witness)
-
-
-def rewrite_history(engine, change, keep=None):
-    """What a node that rewrites its past would do: rebuild its whole log, consistently, from
-    its first ``keep`` entries altered by ``change``; it signs new checkpoints with its key."""
-    with engine.connect() as conn:
-        bodies = [json.loads(e.body) for e in log.entries(conn, limit=keep)]
-    with write_transaction(engine) as conn:
-        for table in (ledger_entries, ledger_nodes, ledger_checkpoints):
-            conn.execute(table.delete())
-        conn.execute(ledger_head.update().values(size=0, frontier=b""))
-        altered = [change(body) for body in bodies]
-        log.append(
-            conn,
-            [
-                log.Entry(
-                    b["kind"],
-                    {k: v for k, v in b.items() if k not in ("seq", "at", "kind")},
-                    b.get("partner"),
-                    b.get("object_id"),
-                )
-                for b in altered
-            ],
-        )
 
 
 def test_a_partner_node_proves_each_new_checkpoint_consistent_with_the_last(live, partner_node):

@@ -115,9 +115,9 @@ def test_a_partner_cannot_send_an_object_as_another_agency(live):
     )
     status = post(live, "USA", report)
     assert status["failure_count"] == 1
-    assert "names GBR as its originator: USA may send only its own objects" in (
-        status["failures"][0]["message"]
-    )
+    message = status["failures"][0]["message"]
+    assert "names GBR as its originator, and it carries no originator's signature" in message
+    assert "USA may pass on another agency's object only with that agency's signature" in message
     with live.client("FRA") as client:
         response = client.get(objects_url(live) + report["id"] + "/")
     assert response.status_code == 404
@@ -182,9 +182,12 @@ def test_delete_of_the_nodes_object_changes_nothing(live):
     with live.client("USA") as client:
         response = client.delete(objects_url(live) + NATO_SUMMIT + "/")
         assert response.status_code == 404
-        assert client.delete(
-            objects_url(live) + US_REPORT + "/", params={"match[version]": "all"}
-        ).status_code == 200  # USA's own report, which the operator imported
+        assert (
+            client.delete(
+                objects_url(live) + US_REPORT + "/", params={"match[version]": "all"}
+            ).status_code
+            == 200
+        )  # USA's own report, which the operator imported
     after = views(live)
     assert {p: {k for k in v if k[0] != US_REPORT} for p, v in after.items()} == {
         p: {k for k in v if k[0] != US_REPORT} for p, v in before.items()
@@ -194,7 +197,7 @@ def test_delete_of_the_nodes_object_changes_nothing(live):
 def test_the_owner_sees_its_own_unmarked_object_with_the_stix2_store(live):
     issued = live.credentials["USA"]
     collection = Collection(
-        f"{live.url}{objects_url(live)[:-len('objects/')]}",
+        f"{live.url}{objects_url(live)[: -len('objects/')]}",
         user=issued.username,
         password=issued.password,
     )

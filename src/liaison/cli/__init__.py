@@ -12,6 +12,7 @@ import typer
 
 from liaison.cli import (
     alliance,
+    consent,
     demo,
     disclose,
     ingest,
@@ -60,6 +61,8 @@ app.command("demo")(demo.demo)
 app.add_typer(peers.peer_app, name="peer")
 app.command("peers")(peers.peers)
 app.command("sync")(peers.sync)
+app.add_typer(consent.consent_app, name="consent")
+app.command("onward")(consent.onward)
 
 
 def main() -> None:

@@ -36,6 +36,13 @@ def demo(
     intelligence: Annotated[
         Path, typer.Option(help="A STIX bundle of marked intelligence to import.")
     ] = DEFAULT_INTELLIGENCE,
+    country: Annotated[
+        str | None,
+        typer.Option(
+            help="Make the demo node of this partner of the alliance (e.g. USA), with the "
+            "alliance seen from it; default: the alliance file's node."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
 ) -> None:
     """Run the demo: create the node, load the alliance and the documents, show the result."""
@@ -43,7 +50,8 @@ def demo(
     from liaison.store.objects import latest_versions
     from liaison.store.pages import visibility_counts
 
-    result = run_demo(Settings.from_env(), docs, alliance, intelligence)
+    code = country.upper() if country else None
+    result = run_demo(Settings.from_env(), docs, alliance, intelligence, code)
     node = result.node
     with node.engine.connect() as connection:
         found = read_partners(connection)

@@ -57,10 +57,16 @@ def show_node(
     as_json: Annotated[bool, typer.Option("--json", help="Print the STIX identity as JSON.")] = (
         False
     ),
+    public_key: Annotated[
+        bool, typer.Option("--public-key", help="Print only the public key (64 hex digits).")
+    ] = False,
 ) -> None:
     """Show the node's identity, its signing-key fingerprint and public key (what partners pin
     as `public_key` in their alliance files)."""
     node = open_node(Settings.from_env())
+    if public_key:
+        print(node.public_key_hex)
+        return
     if as_json:
         print_json(node.identity())
         return

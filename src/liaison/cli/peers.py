@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -81,7 +81,7 @@ def peers(as_json: JsonOption = False) -> None:
     if as_json:
         print_json(rows)
         return
-    out = table("Peers", "name", "partner", "url", "pinned key", "added")
+    out = table("Peers", "name", "partner", "url", "pinned key", "added", "ledger")
     for row in rows:
         key = row["public_key"]
         out.add_row(
@@ -90,6 +90,7 @@ def peers(as_json: JsonOption = False) -> None:
             row["url"],
             f"{key[:16]}…" if key else "none",
             from_micros(row["added"])[:10],
+            _ledger(row["ledger"]),
         )
     console.print(out)
 
@@ -105,7 +106,7 @@ def sync(
     originator's signature, every copy pushed made and recorded by the release path."""
     from liaison.errors import LiaisonError
     from liaison.taxii.peers import list_peers
-    from liaison.taxii.sync import pull, push
+    from liaison.taxii.sync import check_ledger, pull, push
 
     node = open_node(Settings.from_env())
     with node.engine.connect() as connection:
@@ -116,13 +117,14 @@ def sync(
 
             raise NotFound(f"no peer named {name}: `liaison peers` lists them")
         names = [name]
-    results: list[dict[str, object]] = []
+    results: list[dict[str, Any]] = []
     with progress() as bar:
         for peer in names:
             task = bar.add_task(f"Pulling from {peer}", total=None)
             try:
                 pulled = pull(node, peer, on_page=lambda p, t=task: bar.update(t, advance=1))
                 pushed = push(node, peer, on_page=lambda p, t=task: bar.update(t, advance=1))
+                ledger = check_ledger(node, peer)
             except LiaisonError as exc:
                 results.append({"peer": peer, "error": str(exc)})
                 continue
@@ -133,22 +135,52 @@ def sync(
                     "refused": [r for p in pulled for r in p.refused],
                     "sent": sum(p.sent for p in pushed),
                     "refused_by_peer": [r for p in pushed for r in p.refused],
-                    "checkpoint": None,  # the peer's checkpoints: not yet (docs/sync.md)
+                    "checkpoint": ledger.as_json(),
                     "collections": [p.as_json() for p in pulled],
                     "pushed": [p.as_json() for p in pushed],
                 }
             )
+    if name is None:
+        # Once more: onward notices made while pushing to one peer reach their originators'
+        # nodes, whatever order the peers came in.
+        for result in results:
+            if "error" in result:
+                continue
+            try:
+                again = push(node, result["peer"])
+            except LiaisonError as exc:
+                result["error"] = str(exc)
+                continue
+            result["sent"] += sum(p.sent for p in again)
+            result["refused_by_peer"] += [r for p in again for r in p.refused]
     if as_json:
         print_json(results)
     else:
-        out = table("Sync", "peer", "received", "refused", "note")
+        out = table("Sync", "peer", "received", "refused", "sent", "ledger", "note")
         for r in results:
             refused = r.get("refused") or []
             note = r.get("error") or "; ".join(
-                f"{x['id']}: {x['reason']}"
-                for x in refused[:3]  # type: ignore[index]
+                x["reason"] if x["reason"].startswith(x["id"]) else f"{x['id']} {x['reason']}"
+                for x in refused[:3]
             )
-            out.add_row(str(r["peer"]), str(r.get("received", "-")), str(len(refused)), note)
+            out.add_row(
+                str(r["peer"]),
+                str(r.get("received", "-")),
+                str(len(refused)),
+                str(r.get("sent", "-")),
+                _ledger(r.get("checkpoint")),
+                note,
+            )
         console.print(out)
-    if any("error" in r for r in results):
+    rewritten = any((r.get("checkpoint") or {}).get("state") == "rewritten" for r in results)
+    if rewritten or any("error" in r for r in results):
         raise typer.Exit(1)
+
+
+def _ledger(check: dict[str, Any] | None) -> str:
+    """A peer's ledger check, in a few words."""
+    if not check:
+        return "-"
+    if check["state"] == "consistent":
+        return f"consistent ({check['size']:,} entries)"
+    return f"{check['state'].upper()}: {check['detail']}"

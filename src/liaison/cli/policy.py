@@ -140,9 +140,14 @@ def partner_set(
     trust: Annotated[str | None, typer.Option(help="high, medium or low.")] = None,
     clearance: Annotated[str | None, typer.Option(help="SCALE:LEVEL, e.g. NATO:NS.")] = None,
     status: Annotated[str | None, typer.Option(help="active, suspended or non-partner.")] = None,
+    public_key: Annotated[
+        str | None,
+        typer.Option(help="Its node's Ed25519 public key (64 hex digits: its `liaison node`)."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Change a partner's trust, clearance or status now, and re-decide what it may see."""
+    """Change a partner's trust, clearance, status or pinned key now, and re-decide what it
+    may see."""
     from pydantic import ValidationError
 
     from liaison.alliance import Partner
@@ -153,10 +158,10 @@ def partner_set(
 
     node = open_node(Settings.from_env())
     code = code.upper()
-    wanted = {"trust": trust, "clearance": clearance, "status": status}
+    wanted = {"trust": trust, "clearance": clearance, "status": status, "public_key": public_key}
     changed = {name: value for name, value in wanted.items() if value is not None}
     if not changed:
-        raise ConfigError("nothing to change: give --trust, --clearance or --status")
+        raise ConfigError("nothing to change: give --trust, --clearance, --status or --public-key")
     with write_transaction(node.engine) as connection:
         current = next((p for p in read_partners(connection) if p.country == code), None)
         if current is None:

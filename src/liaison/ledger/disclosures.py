@@ -96,6 +96,12 @@ def new_disclosures(
     return new, entries
 
 
+def entries_of(connection: sa.Connection, delivered: Sequence[Disclosure]) -> list[int | None]:
+    """The ledger entry of each of ``delivered`` (None where it is not recorded)."""
+    known = _recorded(connection, delivered) if delivered else {}
+    return [known.get(_key(d)) for d in delivered]
+
+
 def _recorded(
     connection: sa.Connection, delivered: Sequence[Disclosure]
 ) -> dict[tuple[str, str, int, str], int | None]:

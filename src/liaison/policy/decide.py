@@ -17,6 +17,7 @@ from typing import Literal
 from liaison.alliance import Community, Partner
 from liaison.markings.classification import RUNGS, Level, compare, parse_level
 from liaison.markings.handling import Handling, eyes_only_country
+from liaison.policy.classes import ConsentTerms
 from liaison.policy.rules import NodeRules
 
 Outcome = Literal["release", "release-with-cuts", "withhold"]
@@ -89,7 +90,7 @@ class PolicyContext:
 def decide(
     markings: ObjectMarkings,
     originator: Originator,
-    consents: frozenset[str],
+    consents: tuple[ConsentTerms, ...],
     partner_code: str,
     context: PolicyContext,
     at: date,
@@ -188,16 +189,22 @@ class _Check:
         partner: Partner,
         context: PolicyContext,
         originator: Originator,
-        consents: frozenset[str],
+        consents: tuple[ConsentTerms, ...],
         at: date,
     ) -> None:
         self.partner = partner
         self.code = partner.country
         self.context = context
         self.originator = originator
-        self.consents = consents
         self.at = at
         self.communities = context.communities_of(partner.country, at)
+        # The originator's consents naming this partner: one in force, and those expired.
+        naming = [c for c in consents if any(self._named(n) for n in c.onward)]
+        self.consent = next((c for c in naming if c.until is None or at <= c.until), None)
+        self.expired = [c for c in naming if c.until is not None and at > c.until]
+
+    def _named(self, name: str) -> bool:
+        return name == self.code or name in self.communities
 
     def run(self, handlings: list[Handling]) -> tuple[bool, list[Reason]]:
         passes: list[Reason] = []
@@ -212,7 +219,10 @@ class _Check:
         caveats = sorted(set().union(*(h.caveats for h in handlings)))
         tlp = max(tlps, key=TLP_ORDER.index) if tlps else None
 
-        if tlp is None and not rel_tos:
+        # The originator's consent stands for its own dissemination limits (TLP, REL TO,
+        # ORCON) towards this partner; classification, NOFORN and EYES ONLY still hold.
+        consented = not self.originator.is_node and self.consent is not None
+        if tlp is None and not rel_tos and not consented:
             yield (
                 False,
                 Reason(
@@ -221,9 +231,9 @@ class _Check:
             )
         for caveat in caveats:
             yield self._caveat(caveat)
-        if tlp is not None:
+        if tlp is not None and not consented:
             yield self._tlp(tlp, rel_tos)
-        for rel_to in rel_tos:
+        for rel_to in rel_tos if not consented else ():
             yield self._rel_to(rel_to)
         for handling in handlings:
             if handling.classification is not None:
@@ -331,17 +341,27 @@ class _Check:
         origin = self.originator.country or self.originator.identity or "unknown"
         if self.originator.country == self.code:
             return True, Reason("third-party", f"third-party rule: {self.code} is the originator")
-        if self.code in self.consents:
+        if self.consent is not None:
+            until = f", until {self.consent.until}" if self.consent.until else ""
             return True, Reason(
-                "consent", f"third-party rule: originator {origin} consented to {self.code}"
+                "consent",
+                f"third-party rule: originator {origin} consented to release to {self.code} "
+                f"({self.consent.id}{until})",
             )
         refusal = Reason(
             "third-party",
             f"third-party rule: originator {origin} has not consented to release to {self.code}",
         )
+        if self.expired:
+            latest = max(self.expired, key=lambda c: c.until or self.at)
+            refusal = Reason(
+                "consent-expired",
+                f"third-party rule: the consent of {origin} to release to {self.code} "
+                f"({latest.id}) ended on {latest.until}",
+            )
         if "ORCON" in caveats:
             return False, Reason(
-                "third-party", f"ORCON: originator {origin} has not consented to {self.code}"
+                refusal.code, f"ORCON: originator {origin} has not consented to {self.code}"
             )
         if tlp == "clear":
             return True, Reason("third-party", f"third-party rule: {origin} marked it TLP:CLEAR")

@@ -13,7 +13,7 @@ import functools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,6 +32,7 @@ from liaison.policy.decide import (
     decide,
 )
 from liaison.policy.rules import NodeRules
+from liaison.stix.consent import CONSENT_TYPE
 from liaison.stix.timestamps import from_micros, now_micros
 from liaison.store.alliance import read_communities, read_partners
 from liaison.store.objects import owned_definitions
@@ -166,7 +167,7 @@ def decide_class(
     return decide(
         markings_of(key, handlings, stix_type, world.reads_definitions_of(key)),
         world.originator(key),
-        frozenset(key.consents),
+        key.consents,
         partner,
         world.context,
         at,
@@ -215,7 +216,9 @@ def redecide(
             if before != now:
                 changes.append(Change(code, key.id, before[0] if before else None, now[0]))
     _replace(connection, [k.id for k in keys], codes, rows)
-    _set_validity(connection, world, at, everything=class_ids is None and partners is None)
+    # A consent holds through its last day: the grants it made are decided again the day after.
+    ends = [c.until + timedelta(days=1) for key in keys for c in key.consents if c.until]
+    _set_validity(connection, world, at, ends, everything=class_ids is None and partners is None)
     return changes
 
 
@@ -260,17 +263,23 @@ def _grant_row(partner: str, class_id: str, decision: Decision, version: int) ->
 
 
 def _set_validity(
-    connection: sa.Connection, world: PolicyWorld, at: date, *, everything: bool
+    connection: sa.Connection,
+    world: PolicyWorld,
+    at: date,
+    ends: list[date],
+    *,
+    everything: bool,
 ) -> None:
-    """Grants decided at ``at`` hold until the next membership date after it. When only some
-    were re-decided, the others keep their own expiry: the earlier of the two stands."""
+    """Grants decided at ``at`` hold until the next membership date after it, or the day
+    after a consent they used ends (``ends``). When only some were re-decided, the others
+    keep their own expiry: the earlier of the two stands."""
     boundaries = [
         day
         for community in world.context.communities
         for member in community.members
         for day in (member.joined, member.left)
         if day is not None and day > at
-    ]
+    ] + [day for day in ends if day > at]
     until = min(boundaries, default=None)
     if not everything:
         current = connection.execute(sa.select(policy_state.c.valid_until)).scalar_one()
@@ -382,8 +391,8 @@ def grant_of(connection: sa.Connection, partner: str, class_id: str) -> Decision
 
 
 def rebuild(connection: sa.Connection) -> int:
-    """Recompute every object's class, then every class and grant, from the objects alone;
-    the number of classes."""
+    """Recompute every object's class, then every class and grant, from the objects alone
+    (with the consents among them); the number of classes."""
     connection.execute(grants.delete())
     connection.execute(release_classes.delete())
     keys: dict[str, ClassKey] = {}
@@ -393,11 +402,22 @@ def rebuild(connection: sa.Connection) -> int:
         sa.select(withdrawals.c.object_id, withdrawals.c.version, withdrawals.c.partner)
     ):
         withdrawn.setdefault((oid, version), []).append(partner)
+    # Here, not at the top: policy.consent builds on this module.
+    from liaison.policy.consent import consents, terms_for
+
+    country = connection.execute(sa.select(node.c.country)).scalar_one()
+    held = consents(connection)
     rows = connection.execute(
         sa.select(objects.c.id, objects.c.version, objects.c.owner, objects.c.body)
     )
     for oid, version, owner, body in rows:
-        key = class_key(json.loads(body), owner, withdrawn=tuple(withdrawn.get((oid, version), ())))
+        obj = json.loads(body)
+        key = class_key(
+            obj,
+            owner,
+            consents=terms_for(held, obj, owner, country) if obj["type"] != CONSENT_TYPE else (),
+            withdrawn=tuple(withdrawn.get((oid, version), ())),
+        )
         keys.setdefault(key.id, key)
         updates.append({"oid": oid, "ver": version, "cls": key.id})
     for start in range(0, len(updates), 1000):

@@ -9,8 +9,11 @@ The steps, in this order:
    for texts not prepared yet;
 3. the node's signature on each copy of what it originated, over the copy as sent
    (``stix.signature``; not on the standard definitions, TLP 2.0's and the extensions',
-   which nobody takes from a partner);
-4. the disclosures not recorded yet (that exact copy has not gone to that partner).
+   which nobody takes from a partner); another originator's signed object goes whole as
+   it was received, unmarked, so that its signature holds wherever it is relayed
+   (docs/consent.md), and a cut copy of it goes without that signature;
+4. the disclosures not recorded yet (that exact copy has not gone to that partner), and for
+   another originator's object passed on, a notice to its originator (``release.onward``).
 
 Transaction boundary: steps 1-4 read in the caller's connection (one snapshot, the one the
 page was read in). Then, only if a copy goes to its partner for the first time or slots
@@ -31,10 +34,16 @@ import sqlalchemy as sa
 
 from liaison.fingerprint.copies import fingerprint_secret, mark
 from liaison.fingerprint.prepared import SlotBook, keep, object_texts
-from liaison.ledger.disclosures import Disclosure, new_disclosures, record_disclosures
+from liaison.ledger.disclosures import (
+    Disclosure,
+    entries_of,
+    new_disclosures,
+    record_disclosures,
+)
 from liaison.node import Node, load_signing_key
 from liaison.policy.copies import ReleasedCopy, released_copies
-from liaison.stix.signature import Signer, sign
+from liaison.release.onward import make_notices, noticed
+from liaison.stix.signature import Signer, sign, signed_by_originator, unsigned
 from liaison.store.engine import write_transaction
 from liaison.store.objects import stored_text
 from liaison.store.ownership import STANDARD
@@ -152,7 +161,15 @@ def deliver(
         if i in cached:
             copies.append(Copy(r, *cached[i]))
             continue
-        marked = mark(r.object, partner, keys.fingerprints, book)
+        relayed = r.source.owner != keys.country and signed_by_originator(r.source.object)
+        if relayed and r.object is r.source.object:
+            # Another originator's signed object goes on as received: its signature must
+            # hold at the next node, so this node does not mark it.
+            text = r.source.text or stored_text(r.source.object)
+            copies.append(Copy(r, text.encode(), None, 0))
+            continue
+        # A cut copy of it can no longer carry its originator's signature.
+        marked = mark(unsigned(r.object) if relayed else r.object, partner, keys.fingerprints, book)
         if r.source.owner == keys.country and r.object["id"] not in STANDARD:
             data = stored_text(sign(marked.object, keys.signer)).encode()
         elif marked.object is r.source.object and r.source.text:
@@ -176,6 +193,26 @@ def deliver(
         with write_transaction(engine) as writer:
             entries += record_disclosures(writer, first_time)
             keep(writer, book.found)
+            # Another originator's object passed on for the first time: tell its originator.
+            new = set(first_time)
+            relayed = [
+                (c.released.source, d)
+                for c, d in zip(copies, delivered, strict=True)
+                if d in new and noticed(c.released.source, keys.country, partner)
+            ]
+            if relayed:
+                seqs = entries_of(writer, [d for _, d in relayed])
+                make_notices(
+                    writer,
+                    keys.signer,
+                    keys.country,
+                    partner,
+                    [
+                        (v, seq)
+                        for (v, _), seq in zip(relayed, seqs, strict=True)
+                        if seq is not None
+                    ],
+                )
     if cache is not None:
         for i, c in enumerate(copies):
             if i not in cached:

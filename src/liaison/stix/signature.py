@@ -63,6 +63,11 @@ def unsigned(obj: Mapping[str, Any]) -> dict[str, Any]:
     return body
 
 
+def signed_by_originator(obj: Mapping[str, Any]) -> bool:
+    """Whether ``obj`` carries a signature entry (verified or not: :func:`verify`)."""
+    return isinstance((obj.get("extensions") or {}).get(SIGNATURE_EXTENSION), Mapping)
+
+
 def signed_form(obj: Mapping[str, Any]) -> bytes:
     """What the signature covers: the RFC 8785 canonical form of :func:`unsigned` ``obj``."""
     return rfc8785.dumps(unsigned(obj))

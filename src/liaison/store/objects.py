@@ -14,15 +14,15 @@ writers cannot both claim a new id.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import sqlalchemy as sa
 
 from liaison.policy.classes import ClassKey, class_key
-from liaison.stix.timestamps import now_micros, to_micros
-from liaison.store.ownership import claims
+from liaison.stix.timestamps import now_micros
+from liaison.store.ownership import Claim, claims, version_of
 from liaison.store.schema import clock, objects
 
 Outcome = Literal["added", "present", "refused"]
@@ -71,21 +71,16 @@ class Versions:
         )
 
 
-def version_of(obj: dict[str, Any]) -> int:
-    """The version key of ``obj``: its ``modified``, else ``created``, else 0 (SCOs)."""
-    stamp = obj.get("modified") or obj.get("created")
-    return to_micros(stamp) if isinstance(stamp, str) else 0
-
-
 def add_objects(
     connection: sa.Connection,
     batch: Sequence[dict[str, Any]],
     received_from: str | None = None,
+    judged: Mapping[tuple[str, int], Claim] | None = None,
 ) -> Added:
     """Store every version in ``batch`` not already stored, written by ``received_from`` (a
     partner's code; None for the node's operator). Refuse what that writer may not claim
-    (``ownership.claims``), a version of an id another agency owns, and a marking
-    definition that differs from the one known under its id.
+    (``ownership.claims``, with the claims in ``judged``), a version of an id another agency
+    owns, and a marking definition that differs from the one known under its id.
 
     Must run inside a write transaction: the caller commits or rolls back the whole batch.
     """
@@ -110,7 +105,7 @@ def add_objects(
     seen: set[VersionKey] = set()
     date_added = max(now_micros(), last_added + 1)
     for position, (obj, key, claim) in enumerate(
-        zip(batch, keys, claims(connection, batch, received_from), strict=True)
+        zip(batch, keys, claims(connection, batch, received_from, judged), strict=True)
     ):
         if claim.standard:
             outcomes.append("present")

@@ -2,7 +2,9 @@
 
 A partner (over TAXII, or a peer) may send only its own objects: each is owned by the
 partner, whatever its ``created_by_ref`` says or omits, and one that names anybody else as
-its originator, or that takes the id of an agency's identity, is refused. What the node's
+its originator, or that takes the id of an agency's identity, is refused, unless the caller
+judged it otherwise (``judged``: another agency's object relayed with that agency's
+signature and consent, ``policy.consent.relay_claims``). What the node's
 operator imports is owned by the partner its ``created_by_ref`` names (intelligence a partner
 gave out of band) or whose identity it is, else by the node. ``objects.add_objects`` then
 refuses a version of an id that another agency owns.
@@ -10,7 +12,7 @@ refuses a version of an id that another agency owns.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,12 +20,23 @@ import sqlalchemy as sa
 
 from liaison.markings.handling import ACS_EXTENSION, LIAISON_EXTENSION
 from liaison.markings.tlp import TLP_EXTENSION, TLP_LEVELS
+from liaison.stix.consent import CONSENT_EXTENSION
+from liaison.stix.notice import NOTICE_EXTENSION
 from liaison.stix.signature import SIGNATURE_EXTENSION
+from liaison.stix.timestamps import to_micros
 from liaison.store.schema import node, partners
 
 # Definitions whose meaning the standards or this product fix: never taken from a partner.
 STANDARD = frozenset(
-    {*TLP_LEVELS, TLP_EXTENSION, LIAISON_EXTENSION, ACS_EXTENSION, SIGNATURE_EXTENSION}
+    {
+        *TLP_LEVELS,
+        TLP_EXTENSION,
+        LIAISON_EXTENSION,
+        ACS_EXTENSION,
+        SIGNATURE_EXTENSION,
+        CONSENT_EXTENSION,
+        NOTICE_EXTENSION,
+    }
 )
 
 
@@ -39,10 +52,15 @@ class Claim:
 
 
 def claims(
-    connection: sa.Connection, batch: Sequence[dict[str, Any]], submitter: str | None
+    connection: sa.Connection,
+    batch: Sequence[dict[str, Any]],
+    submitter: str | None,
+    judged: Mapping[tuple[str, int], Claim] | None = None,
 ) -> list[Claim]:
     """The claim of each object of ``batch``, written by ``submitter`` (a partner's code, or
-    None for the node's own operator)."""
+    None for the node's own operator). ``judged`` holds the claims the caller decided by
+    (id, version): objects a peer relays from another originator, whose signature and
+    consent ``policy.consent.relay_claims`` checks."""
     country, node_identity = connection.execute(sa.select(node.c.country, node.c.identity_id)).one()
     identities = {
         identity: code
@@ -55,7 +73,18 @@ def claims(
             for obj in batch
         ]
     own = next((i for i, code in identities.items() if code == submitter), None)
-    return [_partner_claim(obj, submitter, own, identities) for obj in batch]
+    judged = judged or {}
+    return [
+        judged.get((obj.get("id"), version_of(obj)))
+        or _partner_claim(obj, submitter, own, identities)
+        for obj in batch
+    ]
+
+
+def version_of(obj: dict[str, Any]) -> int:
+    """The version key of ``obj``: its ``modified``, else ``created``, else 0 (SCOs)."""
+    stamp = obj.get("modified") or obj.get("created")
+    return to_micros(stamp) if isinstance(stamp, str) else 0
 
 
 def _partner_claim(

@@ -330,6 +330,12 @@ peers = sa.Table(
     sa.Column("username", sa.String(200), nullable=False),
     sa.Column("secret", sa.Text, nullable=False),
     sa.Column("added", sa.BigInteger, nullable=False),
+    # The peer's ledger at the last sync: the checkpoint's size, "consistent" (it extends
+    # every checkpoint held before), "rewritten" or "unverified", and why.
+    sa.Column("ledger_size", sa.BigInteger),
+    sa.Column("ledger_state", sa.String(20)),
+    sa.Column("ledger_detail", sa.Text),
+    sa.Column("ledger_checked", sa.BigInteger),
 )
 
 # Where the last pull from each peer collection stopped (taxii/sync.py).

@@ -34,12 +34,31 @@ NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 
 @dataclass(frozen=True)
+class LedgerCheck:
+    """The peer's ledger at the last sync (``taxii.sync.check_ledger``)."""
+
+    size: int | None  # of the checkpoint checked; None when none could be
+    state: str  # "consistent", "rewritten" or "unverified"
+    detail: str | None
+    checked: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "size": self.size,
+            "state": self.state,
+            "detail": self.detail,
+            "checked": self.checked,
+        }
+
+
+@dataclass(frozen=True)
 class Peer:
     name: str
     url: str
     partner: str
     username: str
     added: int
+    ledger: LedgerCheck | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -48,6 +67,7 @@ class Peer:
             "partner": self.partner,
             "username": self.username,
             "added": self.added,
+            "ledger": self.ledger.as_json() if self.ledger else None,
         }
 
 
@@ -124,24 +144,38 @@ def remove_peer(connection: sa.Connection, name: str) -> None:
         raise NotFound(f"no peer named {name}")
 
 
+def _peer(row: sa.Row) -> Peer:
+    ledger = None
+    if row.ledger_state is not None:
+        ledger = LedgerCheck(
+            row.ledger_size, row.ledger_state, row.ledger_detail, row.ledger_checked
+        )
+    return Peer(row.name, row.url, row.partner, row.username, row.added, ledger)
+
+
 def list_peers(connection: sa.Connection) -> list[Peer]:
-    rows = connection.execute(
-        sa.select(
-            peers.c.name, peers.c.url, peers.c.partner, peers.c.username, peers.c.added
-        ).order_by(peers.c.name)
-    )
-    return [Peer(*row) for row in rows]
+    rows = connection.execute(sa.select(peers).order_by(peers.c.name))
+    return [_peer(row) for row in rows]
 
 
 def get_peer(connection: sa.Connection, name: str) -> Peer:
-    row = connection.execute(
-        sa.select(
-            peers.c.name, peers.c.url, peers.c.partner, peers.c.username, peers.c.added
-        ).where(peers.c.name == name)
-    ).first()
+    row = connection.execute(sa.select(peers).where(peers.c.name == name)).first()
     if row is None:
         raise NotFound(f"no peer named {name}: `liaison peers` lists them")
-    return Peer(*row)
+    return _peer(row)
+
+
+def keep_ledger_check(connection: sa.Connection, name: str, check: LedgerCheck) -> None:
+    connection.execute(
+        peers.update()
+        .where(peers.c.name == name)
+        .values(
+            ledger_size=check.size,
+            ledger_state=check.state,
+            ledger_detail=check.detail,
+            ledger_checked=check.checked,
+        )
+    )
 
 
 def peer_secret(connection: sa.Connection, key: Ed25519PrivateKey, name: str) -> PeerSecret:

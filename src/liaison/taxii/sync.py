@@ -30,6 +30,7 @@ or sent stays, with their cursor.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,23 +38,26 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-from liaison.errors import PeerFailed
+from liaison.errors import LedgerTampered, LiaisonError, PeerFailed
 from liaison.importer import import_objects
+from liaison.ledger.audit import audit
+from liaison.ledger.log import node_verifier
 from liaison.node import Node, load_signing_key
 from liaison.release.deliver import Delivery, deliver, node_keys
-from liaison.stix.signature import pinned, verify
+from liaison.stix.signature import pinned, signed_by_originator, verify
 from liaison.stix.timestamps import now_micros
 from liaison.store.alliance import public_keys
 from liaison.store.engine import upsert, write_transaction
 from liaison.store.ownership import STANDARD
-from liaison.store.pages import PageQuery, page
-from liaison.store.schema import peer_cursors, peer_pushes
-from liaison.taxii.peers import Peer, get_peer, peer_secret
+from liaison.store.pages import GrantedVersion, PageQuery, page
+from liaison.store.schema import partners, peer_cursors, peer_pushes
+from liaison.taxii.peers import LedgerCheck, Peer, get_peer, keep_ledger_check, peer_secret
 
 TAXII = "application/taxii+json;version=2.1"
 PAGE = 500  # objects asked for per request
 TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 MAX_PAGE_BYTES = 64 * 1024 * 1024  # a peer's page larger than this is refused
+STATUS_WAIT = 300.0  # seconds a push waits for the peer to store what it sent
 
 
 @dataclass
@@ -140,6 +144,8 @@ def _pull_collection(
         for obj in objects:
             if obj.get("id") in STANDARD:
                 continue  # TLP 2.0's and the extensions' definitions: known here, never taken
+            if node.identity_id in (obj.get("id"), obj.get("created_by_ref")):
+                continue  # this node's own, given back by the peer: the original is here
             verdict = verify(obj, keys)
             if verdict.verified:
                 signed.append(obj)
@@ -184,14 +190,10 @@ def push(
             while True:
                 with node.engine.connect() as connection:
                     found = page(connection, peer.partner, PageQuery(added_after=after, limit=PAGE))
-                    ours = [  # what this node originated; TLP 2.0's definitions are known there
-                        v
-                        for v in found.versions
-                        if v.owner == node.country and v.object["id"] not in STANDARD
-                    ]
-                    delivery = deliver(node.engine, connection, peer.partner, ours, keys)
+                    sendable = [v for v in found.versions if _pushed(v, node, peer)]
+                    delivery = deliver(node.engine, connection, peer.partner, sendable, keys)
                 if delivery.copies:
-                    _post(client, peer, f"{root}collections/{collection}/objects/", delivery, done)
+                    _post(client, peer, root, collection, delivery, done)
                 if found.versions:
                     after = found.versions[-1].date_added
                     _keep(node, peer_pushes, peer.name, collection, date_added=after)
@@ -204,7 +206,62 @@ def push(
     return results
 
 
-def _post(client: httpx.Client, peer: Peer, path: str, delivery: Delivery, done: Pushed) -> None:
+def check_ledger(
+    node: Node, name: str, *, transport: httpx.BaseTransport | None = None
+) -> LedgerCheck:
+    """Fetch the peer's latest checkpoint, prove it consistent with the one held from the last
+    sync (``ledger.audit``), keep it, and keep the verdict on the peer: "consistent",
+    "rewritten" (its log no longer extends what it signed before: a ledger rewritten), or
+    "unverified" (no checkpoint signed with its pinned key could be had)."""
+    with node.engine.connect() as connection:
+        peer, password, _ = _start(connection, node, name, peer_cursors.c.added_after)
+        key = pinned(public_keys(connection)).get(_identity(connection, peer.partner) or "")
+    size: int | None = None
+    state, detail = "unverified", None
+    if key is None:
+        detail = f"no public key is pinned for {peer.partner}"
+    else:
+        verifier = node_verifier(peer.partner, key)
+        with _client(peer, password, transport) as client:
+            root = _api_root(client, peer)
+        with (
+            _client(peer, password, transport, base=str(httpx.URL(peer.url).join(root))) as client,
+            write_transaction(node.engine) as connection,
+        ):
+            try:
+                found = audit(connection, client, verifier)
+                size, state = found.checkpoint.size, "consistent"
+            except LedgerTampered as exc:
+                state, detail = "rewritten", str(exc)
+            except LiaisonError as exc:  # InvalidProof, or the peer did not answer
+                detail = str(exc)
+    check = LedgerCheck(size, state, detail, now_micros())
+    with write_transaction(node.engine) as connection:
+        keep_ledger_check(connection, peer.name, check)
+    return check
+
+
+def _identity(connection: sa.Connection, code: str) -> str | None:
+    return connection.execute(
+        sa.select(partners.c.identity_id).where(partners.c.code == code)
+    ).scalar_one_or_none()
+
+
+def _pushed(version: GrantedVersion, node: Node, peer: Peer) -> bool:
+    """Whether a push sends ``version``: what this node originated, and another originator's
+    signed objects the policy releases (with its consent) to a third agency; never TLP
+    2.0's or the extensions' definitions, known there."""
+    if version.object["id"] in STANDARD:
+        return False
+    if version.owner == node.country:
+        return True
+    return version.owner != peer.partner and signed_by_originator(version.object)
+
+
+def _post(
+    client: httpx.Client, peer: Peer, root: str, collection: str, delivery: Delivery, done: Pushed
+) -> None:
+    path = f"{root}collections/{collection}/objects/"
     try:
         response = client.post(
             path, content=delivery.body(b'{"more":false'), headers={"Content-Type": TAXII}
@@ -216,6 +273,14 @@ def _post(client: httpx.Client, peer: Peer, path: str, delivery: Delivery, done:
     if response.status_code != 202:
         raise PeerFailed(f"peer {peer.name} answered {response.status_code} to a POST to {path}")
     status = _envelope(response, peer)
+    waited, pause = 0.0, 0.05
+    while status.get("status") == "pending":
+        # The peer validates and stores in the background: its status says when it is done.
+        if waited > STATUS_WAIT:
+            raise PeerFailed(f"peer {peer.name} had not stored a push after {STATUS_WAIT:.0f} s")
+        time.sleep(pause)
+        waited, pause = waited + pause, min(pause * 2, 2.0)
+        status = _get(client, peer, f"{root}status/{status.get('id')}/")
     done.sent += int(status.get("success_count") or 0)
     for failure in status.get("failures") or []:
         if isinstance(failure, dict):
@@ -238,9 +303,11 @@ def _start(
     return peer, secret.password, dict(rows)
 
 
-def _client(peer: Peer, password: str, transport: httpx.BaseTransport | None) -> httpx.Client:
+def _client(
+    peer: Peer, password: str, transport: httpx.BaseTransport | None, base: str | None = None
+) -> httpx.Client:
     return httpx.Client(
-        base_url=peer.url,
+        base_url=base or peer.url,
         auth=httpx.BasicAuth(peer.username, password),
         headers={"Accept": TAXII},
         timeout=TIMEOUT,

@@ -1,0 +1,413 @@
+"""Consents: an originator's signed permission for one recipient to pass its objects on.
+
+A consent is a STIX object of the Liaison type ``liaison-consent`` (a new SDO under the
+extension-definition ``CONSENT_EXTENSION``; schema ``stix/schemas/liaison-consent.json``).
+The originator's node makes it (``liaison consent grant``), signs every copy of it as it signs
+everything it originated (``stix.signature``), and revokes it with a new version whose
+``revoked`` is true. It names:
+
+- ``recipient``: the partner that may pass the objects on (a country code);
+- ``onward``: to whom (partners' codes, communities' names);
+- the scope: ``object_refs`` (those objects, every version) or ``scope_marking_refs``
+  (everything of the originator carrying all those markings: a release class of its own);
+- ``valid_until``: the last moment it holds (none: until revoked).
+
+Where it counts:
+
+- **On the recipient's node** it enters the release class of each object it covers
+  (``ClassKey.consents``), and the third-party rule (``policy.decide``) releases the object
+  to the partners it names, with the consent's id in the reason; expired, revoked or
+  out-of-scope, it releases nothing. A consent that arrives or is revoked re-classes the
+  originator's objects (:func:`apply_consents`); a version a consent newly covers counts as
+  added at that moment, so that peers' cursors reach it.
+- **On the onward partner's node**, an object the recipient relays is accepted only with
+  its originator's valid signature and a consent of that originator letting the relayer
+  pass it to this node (:func:`relay_claims`).
+
+docs/consent.md describes the protocol and its threat model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from liaison.errors import InputError, NotFound, UnknownPartner
+from liaison.ledger.log import Entry, append
+from liaison.markings.handling import marking_definition
+from liaison.policy.classes import ClassKey, ConsentTerms
+from liaison.policy.grants import record_change, register_classes
+from liaison.stix.consent import (
+    CONSENT_EXTENSION,
+    CONSENT_TYPE,
+    Consent,
+    extension_definition,
+    read_consent,
+)
+from liaison.stix.signature import pinned, verify
+from liaison.stix.timestamps import from_micros, now_micros, to_micros
+from liaison.store.alliance import public_keys, read_communities, read_partners
+from liaison.store.objects import VersionKey, add_objects, version_of
+from liaison.store.ownership import Claim
+from liaison.store.schema import clock, node, objects, partners, release_classes
+
+# Types an originator's signature alone lets a relayer pass on: they are needed to read, or
+# to accept, the rest (its identity, its marking definitions, its consents).
+_CARRIED = ("identity", "marking-definition", CONSENT_TYPE)
+
+
+# --- the originator's side ---------------------------------------------------------------------
+
+
+def grant(
+    connection: sa.Connection,
+    object_id: str,
+    recipient: str,
+    onward: Sequence[str],
+    until: date | None = None,
+    by_markings: bool = False,
+) -> Consent:
+    """Consent, as this node, that ``recipient`` may pass ``object_id`` (every version; with
+    ``by_markings``, everything of this node carrying all its markings) on to ``onward``
+    until the end of ``until``. A ledger entry records it."""
+    country, identity = connection.execute(sa.select(node.c.country, node.c.identity_id)).one()
+    row = connection.execute(
+        sa.select(objects.c.owner, objects.c.body).where(
+            objects.c.id == object_id, objects.c.latest.is_(True)
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"no object {object_id} in the store")
+    if row.owner != country:
+        raise InputError(f"{object_id} is {row.owner}'s: only its originator consents")
+    known = {p.country for p in read_partners(connection)}
+    communities = {c.name for c in read_communities(connection)}
+    if recipient not in known:
+        raise UnknownPartner(f"{recipient} is not a known partner")
+    names = sorted(set(onward))
+    unknown = [n for n in names if n not in known and n not in communities]
+    if unknown:
+        raise UnknownPartner(f"{unknown[0]} is neither a known partner nor a community")
+    if not names:
+        raise InputError("a consent names at least one onward recipient (--onward)")
+    if until is not None and until < date.today():
+        raise InputError(f"--until {until} is in the past")
+    body = json.loads(row.body)
+    scope: dict[str, Any] = {"object_refs": [object_id]}
+    if by_markings:
+        markings = sorted(body.get("object_marking_refs") or [])
+        if not markings:
+            raise InputError(f"{object_id} carries no markings to consent by (drop --by-markings)")
+        scope = {"scope_marking_refs": markings}
+    # The consent itself goes to the recipient and on to whom it names, nobody else.
+    audience = marking_definition(identity, releasable_to=sorted({country, recipient, *names}))
+    stamp = from_micros(now_micros())
+    consent: dict[str, Any] = {
+        "type": CONSENT_TYPE,
+        "spec_version": "2.1",
+        "id": f"{CONSENT_TYPE}--{uuid.uuid4()}",
+        "created": stamp,
+        "modified": stamp,
+        "created_by_ref": identity,
+        "recipient": recipient,
+        "onward": names,
+        **scope,
+        "object_marking_refs": [audience["id"]],
+        "extensions": {CONSENT_EXTENSION: {"extension_type": "new-sdo"}},
+    }
+    if until is not None:
+        consent["valid_until"] = f"{until.isoformat()}T23:59:59.999Z"
+    # The type's definition too, for recipients that are not Liaison nodes.
+    _store(connection, [extension_definition(identity), audience, consent])
+    read = read_consent(consent)
+    append(connection, [Entry("consent", {"action": "grant", **read.as_json(country)})])
+    return read
+
+
+def revoke(connection: sa.Connection, consent_id: str) -> Consent:
+    """Revoke a consent this node gave: a new version, ``revoked``, goes where it went."""
+    country = connection.execute(sa.select(node.c.country)).scalar_one()
+    row = connection.execute(
+        sa.select(objects.c.owner, objects.c.body).where(
+            objects.c.id == consent_id, objects.c.latest.is_(True)
+        )
+    ).first()
+    if row is None or json.loads(row.body).get("type") != CONSENT_TYPE:
+        raise NotFound(f"no consent {consent_id} in the store")
+    if row.owner != country:
+        raise InputError(f"{consent_id} is {row.owner}'s consent: only its originator revokes it")
+    body = json.loads(row.body)
+    if body.get("revoked") is True:
+        raise InputError(f"{consent_id} is already revoked")
+    # Strictly later than the version it replaces, whatever the clock says.
+    stamp = from_micros(max(now_micros(), to_micros(body["modified"]) + 1000))
+    revoked = {**body, "modified": stamp, "revoked": True}
+    _store(connection, [revoked])
+    read = read_consent(revoked)
+    append(connection, [Entry("consent", {"action": "revoke", **read.as_json(country)})])
+    return read
+
+
+def _store(connection: sa.Connection, batch: list[dict[str, Any]]) -> None:
+    added = add_objects(connection, batch)
+    refused = [added.messages.get(i) for i, o in enumerate(added.outcomes) if o == "refused"]
+    if refused:
+        raise InputError(f"the consent could not be stored: {refused[0]}")
+    register_classes(connection, added.classes)
+
+
+@dataclass(frozen=True)
+class Held:
+    """A consent in the store, with the agency that owns it."""
+
+    consent: Consent
+    owner: str
+
+
+def consents(connection: sa.Connection) -> list[Held]:
+    """Every consent in the store, latest versions, oldest first: those this node gave and
+    those given to it or relayed to it. Only versions whose ``created_by_ref`` is their
+    owner's identity count; the write path refused the others."""
+    identities = _identities(connection)
+    rows = connection.execute(
+        sa.select(objects.c.body, objects.c.owner)
+        .where(objects.c.type == CONSENT_TYPE, objects.c.latest.is_(True))
+        .order_by(objects.c.date_added)
+    )
+    found = []
+    for body, owner in rows:
+        try:
+            consent = read_consent(json.loads(body))
+        except ValueError:
+            continue
+        if identities.get(consent.originator) == owner:
+            found.append(Held(consent, owner))
+    return found
+
+
+def _identities(connection: sa.Connection) -> dict[str, str]:
+    """Identity id -> country code, of the partners and the node."""
+    found = dict(connection.execute(sa.select(partners.c.identity_id, partners.c.code)).all())
+    found.update(connection.execute(sa.select(node.c.identity_id, node.c.country)).all())
+    return found
+
+
+# --- the recipient's side: consents in the release classes -------------------------------------
+
+
+def terms_for(
+    held: Iterable[Held], obj: Mapping[str, Any], owner: str, node_country: str
+) -> tuple[ConsentTerms, ...]:
+    """The terms of the consents that let this node pass on ``obj`` (owned by ``owner``)."""
+    return tuple(
+        sorted(
+            (
+                ConsentTerms(h.consent.id, h.consent.onward, h.consent.last_day)
+                for h in held
+                if h.owner == owner
+                and h.owner != node_country
+                and h.consent.recipient == node_country
+                and not h.consent.revoked
+                and h.consent.covers(obj)
+            ),
+            key=lambda t: t.id,
+        )
+    )
+
+
+def apply_consents(connection: sa.Connection, added: Sequence[VersionKey] = ()) -> int:
+    """Put the consents held into the release classes: of every object of an originator
+    whose consent is among ``added`` (it arrived, or was revoked), else of the ``added``
+    versions of originators that gave this node a consent. The versions whose class changed
+    count as added now (so the peers' cursors reach them), their originator's marking
+    definitions just before them; how many changed."""
+    country = connection.execute(sa.select(node.c.country)).scalar_one()
+    held = [h for h in consents(connection) if h.consent.recipient == country]
+    added_ids = {k.id for k in added}
+    owners = {h.owner for h in held if h.consent.id in added_ids}
+    # A revoked consent stays in `held` (its latest version), so its owner counts too.
+    givers = {h.owner for h in held} - owners
+    query = sa.select(
+        objects.c.id,
+        objects.c.version,
+        objects.c.owner,
+        objects.c.body,
+        objects.c.release_class,
+        objects.c.date_added,
+    ).where(objects.c.type != CONSENT_TYPE)
+    rows: list[sa.Row] = []
+    if owners:
+        rows += connection.execute(query.where(objects.c.owner.in_(sorted(owners)))).all()
+    ids = sorted(added_ids)
+    for start in range(0, len(ids) if givers else 0, 500):
+        rows += connection.execute(
+            query.where(objects.c.id.in_(ids[start : start + 500]), objects.c.owner.in_(givers))
+        ).all()
+    moved = _reclass(connection, rows, held, country)
+    if moved and owners:
+        # The originator's consents changed what this node may pass on: a policy change.
+        changed = sorted(h.consent.id for h in held if h.consent.id in added_ids)
+        record_change(connection, "consent", {"consents": changed, "versions": moved})
+    return moved
+
+
+def _reclass(connection: sa.Connection, rows: list[sa.Row], held: list[Held], country: str) -> int:
+    keys = dict(
+        connection.execute(
+            sa.select(release_classes.c.id, release_classes.c.key).where(
+                release_classes.c.id.in_(sorted({r.release_class for r in rows}))
+            )
+        ).all()
+    )
+    new_keys: dict[str, ClassKey] = {}
+    moved: list[tuple[sa.Row, str]] = []
+    for row in rows:
+        current = ClassKey.from_canonical(keys[row.release_class])
+        body = json.loads(row.body)
+        terms = terms_for(held, body, row.owner, country)
+        if terms == current.consents:
+            continue
+        key = dataclasses.replace(current, consents=terms)
+        new_keys.setdefault(key.id, key)
+        moved.append((row, key.id))
+    if not moved:
+        return 0
+    register_classes(connection, new_keys)
+    _readd(connection, moved)
+    return len(moved)
+
+
+def _readd(connection: sa.Connection, moved: list[tuple[sa.Row, str]]) -> None:
+    """Give each moved version its new class and a new ``date_added``, the marking
+    definitions of the same owner it refers to first."""
+    last = connection.execute(
+        sa.select(clock.c.last_added).where(clock.c.id == 1).with_for_update()
+    ).scalar_one()
+    stamp = max(now_micros(), last + 1)
+    refs = sorted(
+        {
+            ref
+            for row, _ in moved
+            for ref in _marking_refs(json.loads(row.body))
+            if ref.startswith("marking-definition--")
+        }
+    )
+    owners = {row.owner for row, _ in moved}
+    definitions = connection.execute(
+        sa.select(objects.c.id, objects.c.version).where(
+            objects.c.id.in_(refs), objects.c.owner.in_(sorted(owners))
+        )
+    ).all()
+    for oid, version in definitions:
+        connection.execute(
+            objects.update()
+            .where(objects.c.id == oid, objects.c.version == version)
+            .values(date_added=stamp)
+        )
+        stamp += 1
+    for row, class_id in sorted(moved, key=lambda m: m[0].date_added):
+        connection.execute(
+            objects.update()
+            .where(objects.c.id == row.id, objects.c.version == row.version)
+            .values(release_class=class_id, date_added=stamp)
+        )
+        stamp += 1
+    connection.execute(clock.update().where(clock.c.id == 1).values(last_added=stamp - 1))
+
+
+def _marking_refs(obj: Mapping[str, Any]) -> list[str]:
+    refs = [r for r in obj.get("object_marking_refs") or [] if isinstance(r, str)]
+    for entry in obj.get("granular_markings") or []:
+        if isinstance(entry, dict) and isinstance(entry.get("marking_ref"), str):
+            refs.append(entry["marking_ref"])
+    return refs
+
+
+# --- the onward partner's side: what a relayer may pass on -------------------------------------
+
+
+def relay_claims(
+    connection: sa.Connection, batch: Sequence[Mapping[str, Any]], submitter: str | None
+) -> dict[tuple[str, int], Claim]:
+    """By (id, version), the owner of each object of ``batch`` that ``submitter`` relays
+    from another originator, or why it is refused; and the refusal of a consent of
+    ``submitter``'s own that does not carry its valid signature. Others are judged by
+    ``store.ownership`` alone.
+
+    ``submitter`` None is the node's operator: only the consents' signatures are checked.
+    A relayed object is accepted, owned by its originator, when it carries the originator's
+    valid signature and is a marking definition or a consent, or when a consent of that
+    originator (stored, or in ``batch``, signed, in force) lets ``submitter`` pass it on to
+    this node or a community this node belongs to."""
+    country = connection.execute(sa.select(node.c.country)).scalar_one()
+    identities = _identities(connection)
+    keys = pinned(public_keys(connection))
+    today = datetime.now(UTC)
+    mine = {
+        c.name
+        for c in read_communities(connection)
+        if any(m.country == country and m.active_on(today.date()) for m in c.members)
+    } | {country}
+    claims: dict[tuple[str, int], Claim] = {}
+    checked: list[Held] = []
+    relayed: list[tuple[tuple[str, int], Mapping[str, Any], str]] = []
+    for obj in batch:
+        creator = obj.get("created_by_ref")
+        origin = identities.get(creator) if isinstance(creator, str) else None
+        key = (str(obj.get("id")), version_of(dict(obj)))
+        if origin is None or origin == country:
+            continue  # the ownership rules judge it
+        # The operator imports a partner's objects as that partner's (store.ownership).
+        own = origin == submitter or submitter is None
+        if not own or obj.get("type") == CONSENT_TYPE:
+            verdict = verify(obj, keys)
+            if not verdict.verified:
+                claims[key] = Claim(None, _refusal(origin, submitter, own, verdict.reason))
+                continue
+        if obj.get("type") == CONSENT_TYPE:
+            try:
+                checked.append(Held(read_consent(obj), origin))
+            except ValueError as exc:
+                claims[key] = Claim(None, f"is a consent that {exc}")
+                continue
+        if own:
+            continue
+        if obj.get("type") in _CARRIED:
+            claims[key] = Claim(origin)
+        else:
+            relayed.append((key, obj, origin))
+    if relayed:
+        usable = [*(h for h in consents(connection) if h.consent.recipient == submitter), *checked]
+        for key, obj, origin in relayed:
+            if any(
+                h.owner == origin
+                and h.consent.recipient == submitter
+                and h.consent.state(today) == "active"
+                and h.consent.covers(obj)
+                and mine & set(h.consent.onward)
+                for h in usable
+            ):
+                claims[key] = Claim(origin)
+            else:
+                claims[key] = Claim(
+                    None,
+                    f"is {origin}'s, relayed by {submitter} without a consent of {origin} "
+                    f"that lets {submitter} pass it to {country}",
+                )
+    return claims
+
+
+def _refusal(origin: str, submitter: str, own: bool, reason: str | None) -> str:
+    if own:
+        return f"is a consent of {origin} whose signature fails: {reason}"
+    return (
+        f"names {origin} as its originator, and {reason}: {submitter} may pass on another "
+        "agency's object only with that agency's signature and consent"
+    )
