@@ -2,15 +2,18 @@
 operator issued to this node, kept encrypted at rest, bound to their row."""
 
 import json
+import socket
 
 import pytest
 import sqlalchemy as sa
 
+from liaison.cli import peers as peers_cli
 from liaison.errors import NodeConflict
 from liaison.node import load_signing_key, open_node
 from liaison.settings import Settings
 from liaison.store.schema import peers
 from liaison.taxii.peers import peer_secret
+from liaison.taxii.sync import Schedule
 from tests.conftest import EXAMPLES
 
 KEY = "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c"
@@ -112,3 +115,50 @@ def test_without_a_credentials_file_the_username_and_password_are_asked(demo, tm
     assert secret.password == "s3cret-pw"
     (listed,) = json.loads(demo("peers", "--json").stdout)
     assert listed["username"] == "can-7f3a"
+
+
+def test_sync_watch_backs_off_a_failing_peer_and_stops_on_interrupt(demo, tmp_path, monkeypatch):
+    pin_usa(demo, tmp_path)
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # bound, never listening: every connection is refused
+    port = closed.getsockname()[1]
+    added = demo(
+        "peer", "add", "usa", "--url", f"http://127.0.0.1:{port}", "--partner", "USA",
+        "--credentials", str(credentials_file(tmp_path)),
+    )  # fmt: skip
+    assert added.exit_code == 0, added.stderr
+    clock = [1000.0]
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 3:
+            raise KeyboardInterrupt
+        clock[0] += seconds
+
+    monkeypatch.setattr(peers_cli.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(peers_cli.time, "sleep", sleep)
+    try:
+        result = demo("sync", "--watch", "--interval", "10", "--json")
+    finally:
+        closed.close()
+    assert result.exit_code == 0, result.stderr
+    rounds = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(rounds) == 3
+    assert all(r["peers"][0]["peer"] == "usa" and "error" in r["peers"][0] for r in rounds)
+    assert waits == [20.0, 40.0, 80.0]  # twice the interval after each failure in a row
+    assert "Stopped." in result.stderr
+
+
+def test_a_schedule_waits_the_interval_and_backs_off_to_a_ceiling():
+    schedule = Schedule(interval=60, longest=300)
+    assert schedule.ready(["a", "b"], 0) == ["a", "b"]
+    schedule.record("a", True, 0)
+    schedule.record("b", False, 0)
+    assert schedule.wait(["a", "b"], 0) == 60
+    assert schedule.ready(["a", "b"], 60) == ["a"]
+    for _ in range(5):
+        schedule.record("b", False, 0)
+    assert schedule.due["b"] == 300  # at most `longest`
+    schedule.record("b", True, 0)
+    assert schedule.due["b"] == 60 and schedule.failures["b"] == 0

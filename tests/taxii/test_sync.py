@@ -5,6 +5,10 @@ resumes where it stopped, and refuses what a hostile peer sends, saying why."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -18,10 +22,11 @@ from liaison.stix.signature import SIGNATURE_EXTENSION
 from liaison.store.engine import write_transaction
 from liaison.store.ownership import STANDARD
 from liaison.store.schema import disclosures, objects, peer_cursors
+from liaison.taxii import sync as sync_module
 from liaison.taxii.credentials import issue_credentials
 from liaison.taxii.peers import PeerSecret, add_peer, get_peer
 from liaison.taxii.sync import check_ledger, pull, push
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, PATIENCE
 from tests.taxii.conftest import envelope_objects, rewrite_history, serving
 
 
@@ -304,3 +309,58 @@ def test_each_sync_checks_the_peers_ledger_and_a_rewritten_one_is_reported(live,
     assert second.state == "rewritten" and "rewrote its log" in second.detail
     with usa.engine.connect() as connection:
         assert get_peer(connection, "can").ledger.state == "rewritten"
+
+
+# A pull that is killed (SIGKILL, no clean-up) when the third page of objects arrives, before
+# it is stored: pages of 20, so that the demo's objects take several.
+DYING_PULL = """
+import os, signal, httpx
+import liaison.taxii.sync as sync
+from liaison.node import open_node
+from liaison.settings import Settings
+
+sync.PAGE = 20
+pages = 0
+
+class Dying(httpx.HTTPTransport):
+    def handle_request(self, request):
+        global pages
+        response = super().handle_request(request)
+        if request.url.path.endswith("/objects/"):
+            pages += 1
+            if pages == 3:
+                os.kill(os.getpid(), signal.SIGKILL)
+        return response
+
+sync.pull(open_node(Settings.from_env()), "can", transport=Dying())
+"""
+
+
+def test_a_pull_killed_mid_sync_resumes_with_nothing_lost_or_doubled(live, usa, monkeypatch):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIAISON_")}
+    env.update(LIAISON_HOME=str(usa.settings.home), LIAISON_DATABASE_URL=usa.settings.database_url)
+    died = subprocess.run(
+        [sys.executable, "-c", DYING_PULL], env=env, capture_output=True, timeout=PATIENCE
+    )
+    assert died.returncode == -signal.SIGKILL, died.stderr.decode()[-2000:]
+    # Two whole pages stored, each with its cursor; the third not at all.
+    with usa.engine.connect() as connection:
+        kept = connection.execute(sa.select(peer_cursors.c.added_after)).scalars().all()
+    assert len(kept) == 1
+    partial = stored(usa)
+    monkeypatch.setattr(sync_module, "PAGE", 20)
+    resumed = pull(usa, "can")
+    assert sum(r.received for r in resumed) > 0
+    held = stored(usa)
+    assert set(partial) < set(held)
+    expected = {
+        oid
+        for oid, obj in released_to_usa(live).items()
+        if SIGNATURE_EXTENSION in obj.get("extensions", {})
+    }
+    assert expected <= set(held)  # nothing lost
+    with usa.engine.connect() as connection:  # nothing doubled: one version each, as sent
+        versions = connection.execute(
+            sa.select(objects.c.id, sa.func.count()).group_by(objects.c.id)
+        ).all()
+    assert all(count == 1 for oid, count in versions if oid in expected)

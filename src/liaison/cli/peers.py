@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from liaison.cli.render import console, print_json, progress, table
+from liaison.cli.render import console, err_console, print_json, progress, table
 from liaison.errors import InputError
 from liaison.node import open_node
 from liaison.settings import Settings
-from liaison.stix.timestamps import from_micros
+from liaison.stix.timestamps import from_micros, now_micros
 
 peer_app = typer.Typer(help="Peer nodes: the partners' Liaison nodes this node syncs with.")
 
@@ -99,14 +101,19 @@ def sync(
     name: Annotated[str | None, typer.Argument(help="One peer's name (default: every peer).")] = (
         None
     ),
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Sync again and again, until interrupted.")
+    ] = False,
+    interval: Annotated[
+        float, typer.Option(min=1.0, help="With --watch: seconds between syncs with a peer.")
+    ] = 300.0,
     as_json: JsonOption = False,
 ) -> None:
     """Pull from peer nodes what they let this node read, then push what this node releases
     to their partners, each since the last sync: every object pulled checked for its
     originator's signature, every copy pushed made and recorded by the release path."""
-    from liaison.errors import LiaisonError
     from liaison.taxii.peers import list_peers
-    from liaison.taxii.sync import check_ledger, pull, push
+    from liaison.taxii.sync import Schedule, sync_round
 
     node = open_node(Settings.from_env())
     with node.engine.connect() as connection:
@@ -117,64 +124,56 @@ def sync(
 
             raise NotFound(f"no peer named {name}: `liaison peers` lists them")
         names = [name]
-    results: list[dict[str, Any]] = []
-    with progress() as bar:
-        for peer in names:
-            task = bar.add_task(f"Pulling from {peer}", total=None)
-            try:
-                pulled = pull(node, peer, on_page=lambda p, t=task: bar.update(t, advance=1))
-                pushed = push(node, peer, on_page=lambda p, t=task: bar.update(t, advance=1))
-                ledger = check_ledger(node, peer)
-            except LiaisonError as exc:
-                results.append({"peer": peer, "error": str(exc)})
-                continue
-            results.append(
-                {
-                    "peer": peer,
-                    "received": sum(p.received for p in pulled),
-                    "refused": [r for p in pulled for r in p.refused],
-                    "sent": sum(p.sent for p in pushed),
-                    "refused_by_peer": [r for p in pushed for r in p.refused],
-                    "checkpoint": ledger.as_json(),
-                    "collections": [p.as_json() for p in pulled],
-                    "pushed": [p.as_json() for p in pushed],
-                }
-            )
-    if name is None:
-        # Once more: onward notices made while pushing to one peer reach their originators'
-        # nodes, whatever order the peers came in.
-        for result in results:
-            if "error" in result:
-                continue
-            try:
-                again = push(node, result["peer"])
-            except LiaisonError as exc:
-                result["error"] = str(exc)
-                continue
-            result["sent"] += sum(p.sent for p in again)
-            result["refused_by_peer"] += [r for p in again for r in p.refused]
+    if not watch:
+        with progress() as bar:
+            task = bar.add_task("Syncing", total=None)
+            results = sync_round(node, names, on_page=lambda _: bar.update(task, advance=1))
+        _show(results, as_json)
+        rewritten = any((r.get("checkpoint") or {}).get("state") == "rewritten" for r in results)
+        if rewritten or any("error" in r for r in results):
+            raise typer.Exit(1)
+        return
+    if not names:
+        raise InputError("no peers to watch: `liaison peer add` one first")
+    schedule = Schedule(interval)
+    try:
+        while True:
+            now = time.monotonic()
+            due = schedule.ready(names, now)
+            results = sync_round(node, due)
+            for result in results:
+                schedule.record(result["peer"], "error" not in result, time.monotonic())
+            if as_json:  # one line per round: JSON Lines
+                print(json.dumps({"at": from_micros(now_micros()), "peers": results}))
+            else:
+                _show(results, False)
+                wait = schedule.wait(names, time.monotonic())
+                console.print(f"Next sync in {wait:.0f} s (Ctrl-C stops).")
+            time.sleep(schedule.wait(names, time.monotonic()))
+    except KeyboardInterrupt:
+        err_console.print("Stopped.")
+
+
+def _show(results: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
         print_json(results)
-    else:
-        out = table("Sync", "peer", "received", "refused", "sent", "ledger", "note")
-        for r in results:
-            refused = r.get("refused") or []
-            note = r.get("error") or "; ".join(
-                x["reason"] if x["reason"].startswith(x["id"]) else f"{x['id']} {x['reason']}"
-                for x in refused[:3]
-            )
-            out.add_row(
-                str(r["peer"]),
-                str(r.get("received", "-")),
-                str(len(refused)),
-                str(r.get("sent", "-")),
-                _ledger(r.get("checkpoint")),
-                note,
-            )
-        console.print(out)
-    rewritten = any((r.get("checkpoint") or {}).get("state") == "rewritten" for r in results)
-    if rewritten or any("error" in r for r in results):
-        raise typer.Exit(1)
+        return
+    out = table("Sync", "peer", "received", "refused", "sent", "ledger", "note")
+    for r in results:
+        refused = r.get("refused") or []
+        note = r.get("error") or "; ".join(
+            x["reason"] if x["reason"].startswith(x["id"]) else f"{x['id']} {x['reason']}"
+            for x in refused[:3]
+        )
+        out.add_row(
+            str(r["peer"]),
+            str(r.get("received", "-")),
+            str(len(refused)),
+            str(r.get("sent", "-")),
+            _ledger(r.get("checkpoint")),
+            note,
+        )
+    console.print(out)
 
 
 def _ledger(check: dict[str, Any] | None) -> str:

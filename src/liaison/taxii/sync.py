@@ -206,6 +206,81 @@ def push(
     return results
 
 
+def sync_round(
+    node: Node,
+    names: list[str],
+    *,
+    on_page: Callable[[str], None] | None = None,
+    again: bool = True,
+) -> list[dict[str, Any]]:
+    """One sync with each of the peers ``names``: pull, push, check its ledger; then, with
+    ``again``, push once more to each, so that onward notices made while pushing to one peer
+    reach their originators' nodes whatever order the peers came in. Per peer, what
+    ``liaison sync --json`` prints: what was received, refused, sent, the ledger check, or
+    the error that stopped it (the other peers are still synced)."""
+    results: list[dict[str, Any]] = []
+    for name in names:
+
+        def tick(_: object, name: str = name) -> None:
+            if on_page is not None:
+                on_page(name)
+
+        try:
+            pulled = pull(node, name, on_page=tick)
+            pushed = push(node, name, on_page=tick)
+            ledger = check_ledger(node, name)
+        except LiaisonError as exc:
+            results.append({"peer": name, "error": str(exc)})
+            continue
+        results.append(
+            {
+                "peer": name,
+                "received": sum(p.received for p in pulled),
+                "refused": [r for p in pulled for r in p.refused],
+                "sent": sum(p.sent for p in pushed),
+                "refused_by_peer": [r for p in pushed for r in p.refused],
+                "checkpoint": ledger.as_json(),
+                "collections": [p.as_json() for p in pulled],
+                "pushed": [p.as_json() for p in pushed],
+            }
+        )
+    for result in results if again and len(names) > 1 else ():
+        if "error" in result:
+            continue
+        try:
+            later = push(node, result["peer"])
+        except LiaisonError as exc:
+            result["error"] = str(exc)
+            continue
+        result["sent"] += sum(p.sent for p in later)
+        result["refused_by_peer"] += [r for p in later for r in p.refused]
+    return results
+
+
+@dataclass
+class Schedule:
+    """When each peer is next due under ``liaison sync --watch``: every ``interval``
+    seconds while it answers; after a failure, later and later (twice the wait after each
+    failure in a row, at most ``longest``) until it answers again."""
+
+    interval: float
+    longest: float = 3600.0
+    due: dict[str, float] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)
+
+    def ready(self, names: list[str], now: float) -> list[str]:
+        return [n for n in names if self.due.get(n, 0.0) <= now]
+
+    def record(self, name: str, ok: bool, now: float) -> None:
+        failed = 0 if ok else self.failures.get(name, 0) + 1
+        self.failures[name] = failed
+        self.due[name] = now + min(self.interval * 2**failed, max(self.longest, self.interval))
+
+    def wait(self, names: list[str], now: float) -> float:
+        """Seconds until the next peer is due."""
+        return max(0.0, min(self.due.get(n, 0.0) for n in names) - now)
+
+
 def check_ledger(
     node: Node, name: str, *, transport: httpx.BaseTransport | None = None
 ) -> LedgerCheck:
