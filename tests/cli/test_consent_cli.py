@@ -91,3 +91,23 @@ def test_onward_shows_the_nodes_own_disclosures_of_its_object(demo, tmp_path):
     assert "CAN → USA" in demo("onward", REPORT).stdout
     missing = demo("onward", "report--00000000-0000-4000-8000-000000000000")
     assert missing.exit_code == 2 and "no object" in missing.stderr
+
+
+def test_requests_for_the_nodes_own_objects_and_bad_answers_are_refused(demo):
+    own = demo("consent", "request", REPORT, "--onward", "FRA")
+    assert own.exit_code == 2 and "this node's own" in own.stderr
+    unknown = demo("consent", "request", "report--00000000-0000-4000-8000-000000000000",
+                   "--onward", "FRA")  # fmt: skip
+    assert unknown.exit_code == 2 and "name its --originator" in unknown.stderr
+    asked = demo("consent", "request", "report--00000000-0000-4000-8000-000000000000",
+                 "--onward", "FRA", "--originator", "USA", "--json")  # fmt: skip
+    assert asked.exit_code == 0, asked.stderr
+    made = json.loads(asked.stdout)
+    (listed,) = json.loads(demo("consent", "requests", "--json").stdout)
+    assert (listed["id"], listed["state"], listed["requester"]) == (made["id"], "open", "CAN")
+    assert (listed["originator"], listed["recipient"]) == ("USA", "CAN")
+    neither = demo("consent", "answer", made["id"])
+    assert neither.exit_code == 2 and "exactly one of --grant and --refuse" in neither.stderr
+    not_ours = demo("consent", "answer", made["id"], "--grant")
+    assert not_ours.exit_code == 2 and "asks USA, not this node" in not_ours.stderr
+    assert [e["action"] for e in consent_entries()] == ["request"]

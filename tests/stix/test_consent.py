@@ -40,7 +40,14 @@ def test_a_consent_reads_and_matches_its_schema():
     assert read.last_day.isoformat() == "2027-01-31"
     assert read.state(datetime(2027, 1, 31, 12, tzinfo=UTC)) == "active"
     assert read.state(datetime(2027, 2, 1, tzinfo=UTC)) == "expired"
-    assert read_consent(consent(revoked=True)).state(datetime(2026, 12, 8, tzinfo=UTC)) == "revoked"
+    later = consent(revoked=True, modified="2026-12-08T00:00:00.000Z")
+    assert read_consent(later).state(datetime(2026, 12, 8, tzinfo=UTC)) == "revoked"
+    # Revoked from its first version: an answer that refused a request.
+    refusal = read_consent(consent(revoked=True, answers_request="liaison-consent-request--1"))
+    assert (refusal.state(datetime(2026, 12, 8, tzinfo=UTC)), refusal.request) == (
+        "refused",
+        "liaison-consent-request--1",
+    )
 
 
 def test_scope_by_id_or_by_every_marking():

@@ -6,6 +6,7 @@ the USA only with Canada's signature and consent. docs/consent.md."""
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -14,10 +15,12 @@ import jsonschema
 import pytest
 import sqlalchemy as sa
 
+from liaison.errors import InputError
 from liaison.importer import import_objects
+from liaison.ledger.log import entries
 from liaison.markings.handling import marking_definition
 from liaison.node import Node, apply_alliance, init_node, load_signing_key
-from liaison.policy.consent import consents, grant, revoke
+from liaison.policy.consent import answer, ask, consent_requests, consents, grant, revoke
 from liaison.policy.explain import explain
 from liaison.policy.grants import rebuild
 from liaison.release.onward import onward_chain
@@ -35,6 +38,8 @@ from liaison.taxii.sync import pull, push
 from tests.taxii.conftest import serving
 
 REPORT = "report--5a0b6c8e-3f1d-4e2a-9b7c-1d2e3f4a5b6c"
+# The core of the protocol runs on PostgreSQL stores too.
+BOTH = pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
 SCHEMAS = Path(signature.__file__).parent / "schemas"
 
 
@@ -72,12 +77,30 @@ def _alliance(me: Node, others: list[Node]) -> str:
 
 
 @pytest.fixture
-def nodes(tmp_path: Path) -> Nodes:
+def backend(request: pytest.FixtureRequest) -> str:
+    """The nodes' stores: SQLite, unless a test asks for PostgreSQL (``indirect``)."""
+    return getattr(request, "param", "sqlite")
+
+
+def _database(request: pytest.FixtureRequest, backend: str, path: Path) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{path / 'store.db'}"
+    admin_url = request.getfixturevalue("postgres_url")
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    admin.dispose()
+    return sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture
+def nodes(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> Nodes:
     made = {}
     for country in ("CAN", "USA", "FRA"):
         settings = Settings(
             home=tmp_path / country / "home",
-            database_url=f"sqlite:///{tmp_path / country / 'store.db'}",
+            database_url=_database(request, backend, tmp_path / country),
             limits=InputLimits(),
             validation_workers=1,
         )
@@ -171,6 +194,7 @@ def test_without_consent_the_report_stops_at_the_usa_and_the_reason_says_so(link
     assert _held(linked.fra, REPORT) == []
 
 
+@BOTH
 def test_with_consent_the_usa_passes_it_on_and_france_keeps_canada_as_its_owner(linked):
     with write_transaction(linked.can.engine) as connection:
         consent = grant(connection, REPORT, "USA", ["FRA"])
@@ -187,6 +211,7 @@ def test_with_consent_the_usa_passes_it_on_and_france_keeps_canada_as_its_owner(
     assert (held.owner, held.consent.id, held.consent.recipient) == ("CAN", consent.id, "USA")
 
 
+@BOTH
 def test_a_revoked_consent_stops_the_next_version(linked):
     with write_transaction(linked.can.engine) as connection:
         consent = grant(connection, REPORT, "USA", ["FRA"])
@@ -269,6 +294,7 @@ def test_a_policy_rebuild_keeps_the_consents(linked):
     assert any(r.code == "consent" and consent.id in r.text for r in why.decision.reasons)
 
 
+@BOTH
 def test_canada_sees_the_onward_chain_with_a_verified_proof(linked):
     with write_transaction(linked.can.engine) as connection:
         consent = grant(connection, REPORT, "USA", ["FRA"])
@@ -337,3 +363,39 @@ def test_an_onward_release_no_consent_covers_is_flagged(linked):
     (onward,) = [r for r in chain if r.via == "notice"]
     assert (onward.sender, onward.recipient, onward.consent) == ("USA", "FRA", None)
     assert onward.verified and not onward.covered
+
+
+def _requests(node: Node) -> dict[str, dict]:
+    with node.engine.connect() as connection:
+        return {r.request.id: r.as_json() for r in consent_requests(connection)}
+
+
+def _consent_entries(node: Node) -> list[dict]:
+    with node.engine.connect() as connection:
+        return [e.content for e in entries(connection, kind="consent")]
+
+
+def test_the_usa_asks_canada_for_consent_and_canada_answers(linked):
+    pull(linked.usa, "can")
+    with write_transaction(linked.usa.engine) as connection:
+        asked = ask(connection, REPORT, ["FRA"], reason="France leads the follow-up")
+        refused = ask(connection, REPORT, ["NATO"])
+    push(linked.usa, "can")
+    at_canada = _requests(linked.can)
+    assert at_canada[asked.id]["state"] == "open" and at_canada[asked.id]["requester"] == "USA"
+    assert at_canada[asked.id]["reason"] == "France leads the follow-up"
+    with write_transaction(linked.can.engine) as connection:
+        given = answer(connection, asked.id)
+        no = answer(connection, refused.id, refused=True)
+    _sync(linked.usa)
+    at_usa = _requests(linked.usa)
+    assert (at_usa[asked.id]["state"], at_usa[asked.id]["answer"]) == ("granted", given.id)
+    assert (at_usa[refused.id]["state"], at_usa[refused.id]["answer"]) == ("refused", no.id)
+    assert _explain(linked.usa, "FRA").decision.released
+    assert len(_held(linked.fra, REPORT)) == 1
+    # The request and the answers are ledger entries, on each side.
+    assert [e["action"] for e in _consent_entries(linked.usa)] == ["request", "request"]
+    answers = [(e["action"], e["request"]) for e in _consent_entries(linked.can)]
+    assert answers == [("grant", asked.id), ("refuse", refused.id)]
+    with write_transaction(linked.can.engine) as connection, pytest.raises(InputError):
+        answer(connection, asked.id)  # already answered

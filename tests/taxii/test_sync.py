@@ -21,7 +21,7 @@ from liaison.settings import InputLimits, Settings
 from liaison.stix.signature import SIGNATURE_EXTENSION
 from liaison.store.engine import write_transaction
 from liaison.store.ownership import STANDARD
-from liaison.store.schema import disclosures, objects, peer_cursors
+from liaison.store.schema import disclosures, objects, peer_cursors, received_entries
 from liaison.taxii import sync as sync_module
 from liaison.taxii.credentials import issue_credentials
 from liaison.taxii.peers import PeerSecret, add_peer, get_peer
@@ -364,3 +364,30 @@ def test_a_pull_killed_mid_sync_resumes_with_nothing_lost_or_doubled(live, usa, 
             sa.select(objects.c.id, sa.func.count()).group_by(objects.c.id)
         ).all()
     assert all(count == 1 for oid, count in versions if oid in expected)
+
+
+def test_each_pulled_version_keeps_the_peers_ledger_entry_proved_by_a_receipt(live, usa):
+    pull(usa, "can")
+    with usa.engine.connect() as connection:
+        kept = {
+            (oid, version): (partner, entry, size)
+            for oid, version, partner, entry, size in connection.execute(
+                sa.select(received_entries)
+            )
+        }
+        received = connection.execute(
+            sa.select(objects.c.id, objects.c.version).where(objects.c.received_from == "CAN")
+        ).all()
+    with live.node.engine.connect() as connection:
+        recorded = {
+            (oid, version): entry
+            for oid, version, entry in connection.execute(
+                sa.select(
+                    disclosures.c.object_id, disclosures.c.version, disclosures.c.entry
+                ).where(disclosures.c.partner == "USA")
+            )
+        }
+    assert received and set(kept) == {tuple(r) for r in received}
+    for key, (partner, entry, size) in kept.items():
+        # The entry Canada's node recorded for that copy, inside the checkpoint it proved.
+        assert (partner, entry) == ("CAN", recorded[key]) and entry < size

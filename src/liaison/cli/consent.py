@@ -82,6 +82,92 @@ def revoke(
         console.print(f"Consent {consent.id} revoked")
 
 
+@consent_app.command("request")
+def request(
+    object_id: Annotated[str, typer.Argument(help="Another agency's object.")],
+    onward: Annotated[
+        str, typer.Option(help="To whom it would go: partners' codes or communities.")
+    ],
+    recipient: Annotated[
+        str | None, typer.Option(help="Who would pass it on (default: this node).")
+    ] = None,
+    originator: Annotated[
+        str | None, typer.Option(help="Whose object it is, when this node does not hold it.")
+    ] = None,
+    reason: Annotated[str, typer.Option(help="Why, for the originator's officer.")] = "",
+    as_json: JsonOption = False,
+) -> None:
+    """Ask the originator of OBJECT_ID to consent to passing it on; prints the request's id.
+    The request goes to the originator's node with the next sync."""
+    from liaison.policy.consent import ask
+    from liaison.store.engine import write_transaction
+
+    node = open_node(Settings.from_env())
+    names = [n.strip().upper() for n in onward.split(",") if n.strip()]
+    with write_transaction(node.engine) as connection:
+        asked = ask(
+            connection,
+            object_id,
+            names,
+            recipient.upper() if recipient else None,
+            originator.upper() if originator else None,
+            reason,
+        )
+    if as_json:
+        print_json({"id": asked.id, "object": asked.object_id, "originator": asked.originator})
+    else:
+        console.print(asked.id)
+
+
+@consent_app.command("requests")
+def requests(as_json: JsonOption = False) -> None:
+    """Consent requests: those this node made, and those made to it, with their answers."""
+    from liaison.policy.consent import consent_requests
+
+    node = open_node(Settings.from_env())
+    with node.engine.connect() as connection:
+        rows = [r.as_json() for r in consent_requests(connection)]
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        console.print("No consent requests.")
+    for row in rows:
+        console.print(f"[bold]{row['id']}[/bold] ({row['state']})", highlight=False)
+        console.print(
+            f"  {row['requester']} asks {row['originator']} that {row['recipient']} pass "
+            f"{row['object']} on to {', '.join(row['onward'])}",
+            highlight=False,
+        )
+        if row["reason"]:
+            console.print(f"  reason: {row['reason']}", highlight=False)
+        if row["answer"]:
+            console.print(f"  answer: {row['answer']}", highlight=False)
+
+
+@consent_app.command("answer")
+def answer_request(
+    request_id: Annotated[str, typer.Argument(help="A consent request made to this node.")],
+    grant_it: Annotated[bool, typer.Option("--grant", help="Consent as asked.")] = False,
+    refuse: Annotated[bool, typer.Option("--refuse", help="Refuse.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Answer a consent request: --grant makes the consent it asks for, --refuse a refusal
+    naming it; either goes to the requester with the next sync and is in the ledger."""
+    from liaison.policy.consent import answer
+    from liaison.store.engine import write_transaction
+
+    if grant_it == refuse:
+        raise InputError("answer with exactly one of --grant and --refuse")
+    node = open_node(Settings.from_env())
+    with write_transaction(node.engine) as connection:
+        consent = answer(connection, request_id, refused=refuse)
+    if as_json:
+        print_json(consent.as_json(node.country))
+    else:
+        console.print(consent.id)
+
+
 @consent_app.command("list")
 def list_consents(as_json: JsonOption = False) -> None:
     """Consents this node gave, and those given to it or relayed to it."""

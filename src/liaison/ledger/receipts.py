@@ -23,6 +23,9 @@ from liaison.ledger.note import Checkpoint, Verifier, open_checkpoint
 from liaison.store.schema import ledger_entries
 
 MAX_ENTRIES = 100
+# The response header by which a TAXII page names the ledger entries of its copies, for the
+# partner to ask a receipt of (taxii/routes.py sets it; taxii/sync.py reads it).
+LEDGER_ENTRIES_HEADER = "X-Liaison-Ledger-Entries"
 
 
 def receipt(

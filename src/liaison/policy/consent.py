@@ -47,9 +47,13 @@ from liaison.policy.grants import record_change, register_classes
 from liaison.stix.consent import (
     CONSENT_EXTENSION,
     CONSENT_TYPE,
+    REQUEST_EXTENSION,
+    REQUEST_TYPE,
     Consent,
+    ConsentRequest,
     extension_definition,
     read_consent,
+    read_request,
 )
 from liaison.stix.signature import pinned, verify
 from liaison.stix.timestamps import from_micros, now_micros, to_micros
@@ -73,10 +77,14 @@ def grant(
     onward: Sequence[str],
     until: date | None = None,
     by_markings: bool = False,
+    request: str | None = None,
+    refused: bool = False,
 ) -> Consent:
     """Consent, as this node, that ``recipient`` may pass ``object_id`` (every version; with
     ``by_markings``, everything of this node carrying all its markings) on to ``onward``
-    until the end of ``until``. A ledger entry records it."""
+    until the end of ``until``, answering the consent request ``request`` if given; with
+    ``refused``, the answer is no (a consent revoked from its first version). A ledger entry
+    records it."""
     country, identity = connection.execute(sa.select(node.c.country, node.c.identity_id)).one()
     row = connection.execute(
         sa.select(objects.c.owner, objects.c.body).where(
@@ -124,11 +132,144 @@ def grant(
     }
     if until is not None:
         consent["valid_until"] = f"{until.isoformat()}T23:59:59.999Z"
+    if request is not None:
+        consent["answers_request"] = request
+    if refused:
+        consent["revoked"] = True
     # The type's definition too, for recipients that are not Liaison nodes.
     _store(connection, [extension_definition(identity), audience, consent])
     read = read_consent(consent)
-    append(connection, [Entry("consent", {"action": "grant", **read.as_json(country)})])
+    action = "refuse" if refused else "grant"
+    append(connection, [Entry("consent", {"action": action, **read.as_json(country)})])
     return read
+
+
+def answer(connection: sa.Connection, request_id: str, *, refused: bool = False) -> Consent:
+    """Answer a consent request about one of this node's objects: the consent it asks for,
+    or (``refused``) a refusal naming it."""
+    country = connection.execute(sa.select(node.c.country)).scalar_one()
+    found = next((r for r in consent_requests(connection) if r.request.id == request_id), None)
+    if found is None:
+        raise NotFound(f"no consent request {request_id} in the store")
+    if found.request.originator != country:
+        raise InputError(f"{request_id} asks {found.request.originator}, not this node")
+    if found.state != "open":
+        raise InputError(f"{request_id} is already answered ({found.state})")
+    asked = found.request
+    return grant(
+        connection,
+        asked.object_id,
+        asked.recipient,
+        asked.onward,
+        request=asked.id,
+        refused=refused,
+    )
+
+
+def ask(
+    connection: sa.Connection,
+    object_id: str,
+    onward: Sequence[str],
+    recipient: str | None = None,
+    originator: str | None = None,
+    reason: str = "",
+) -> ConsentRequest:
+    """Ask, as this node, the originator of ``object_id`` to consent that ``recipient``
+    (default: this node) pass it on to ``onward``. The request goes to the originator (and
+    the recipient) with the next sync; a ledger entry records it."""
+    country, identity = connection.execute(sa.select(node.c.country, node.c.identity_id)).one()
+    owner = connection.execute(
+        sa.select(objects.c.owner).where(objects.c.id == object_id).limit(1)
+    ).scalar_one_or_none()
+    origin = owner or originator
+    if origin is None:
+        raise NotFound(f"no object {object_id} in the store: name its --originator")
+    if originator is not None and owner is not None and originator != owner:
+        raise InputError(f"{object_id} is {owner}'s, not {originator}'s")
+    if origin == country:
+        raise InputError(f"{object_id} is this node's own: nobody else consents to it")
+    known = {p.country for p in read_partners(connection)}
+    communities = {c.name for c in read_communities(connection)}
+    for code in (origin, recipient or country):
+        if code != country and code not in known:
+            raise UnknownPartner(f"{code} is not a known partner")
+    names = sorted(set(onward))
+    unknown = [n for n in names if n not in known and n not in communities and n != country]
+    if unknown:
+        raise UnknownPartner(f"{unknown[0]} is neither a known partner nor a community")
+    if not names:
+        raise InputError("a request names at least one onward recipient (--onward)")
+    audience = marking_definition(identity, releasable_to=sorted({origin, recipient or country}))
+    stamp = from_micros(now_micros())
+    body: dict[str, Any] = {
+        "type": REQUEST_TYPE,
+        "spec_version": "2.1",
+        "id": f"{REQUEST_TYPE}--{uuid.uuid4()}",
+        "created": stamp,
+        "modified": stamp,
+        "created_by_ref": identity,
+        "object_ref": object_id,
+        "originator": origin,
+        "recipient": recipient or country,
+        "onward": names,
+        **({"description": reason} if reason else {}),
+        "object_marking_refs": [audience["id"]],
+        "extensions": {REQUEST_EXTENSION: {"extension_type": "new-sdo"}},
+    }
+    _store(connection, [audience, body])
+    asked = read_request(body)
+    entry = {"action": "request", "request": asked.id, "object": object_id, "originator": origin}
+    append(connection, [Entry("consent", {**entry, "onward": names})])
+    return asked
+
+
+@dataclass(frozen=True)
+class Asked:
+    """A consent request in the store, with who made it and how it was answered."""
+
+    request: ConsentRequest
+    requester: str  # country code
+    state: str  # "open", "granted" or "refused"
+    answer: str | None  # the consent that answered it
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.request.id,
+            "requester": self.requester,
+            "object": self.request.object_id,
+            "originator": self.request.originator,
+            "recipient": self.request.recipient,
+            "onward": list(self.request.onward),
+            "reason": self.request.reason,
+            "created": self.request.created,
+            "state": self.state,
+            "answer": self.answer,
+        }
+
+
+def consent_requests(connection: sa.Connection) -> list[Asked]:
+    """Every consent request in the store, oldest first, with its answer if one is here."""
+    identities = _identities(connection)
+    answers = {h.consent.request: h for h in consents(connection) if h.consent.request is not None}
+    found = []
+    rows = connection.execute(
+        sa.select(objects.c.body, objects.c.owner)
+        .where(objects.c.type == REQUEST_TYPE, objects.c.latest.is_(True))
+        .order_by(objects.c.date_added)
+    )
+    for body, owner in rows:
+        try:
+            asked = read_request(json.loads(body))
+        except ValueError:
+            continue
+        if identities.get(asked.requester) != owner:
+            continue
+        reply = answers.get(asked.id)
+        state = "open"
+        if reply is not None and reply.owner == asked.originator:
+            state = "refused" if reply.consent.refused else "granted"
+        found.append(Asked(asked, owner, state, reply.consent.id if state != "open" else None))
+    return found
 
 
 def revoke(connection: sa.Connection, consent_id: str) -> Consent:
@@ -360,6 +501,8 @@ def relay_claims(
     relayed: list[tuple[tuple[str, int], Mapping[str, Any], str]] = []
     for obj in batch:
         creator = obj.get("created_by_ref")
+        if obj.get("type") == "identity" and creator is None:
+            creator = obj.get("id")  # an agency's identity is its own
         origin = identities.get(creator) if isinstance(creator, str) else None
         key = (str(obj.get("id")), version_of(dict(obj)))
         if origin is None or origin == country:

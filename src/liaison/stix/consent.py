@@ -1,6 +1,7 @@
 """The consent object: an originator's permission for one recipient to pass its objects on,
 as STIX carries it (a new SDO under a Liaison extension-definition; schema
-``schemas/liaison-consent.json`` beside this module). What a consent does is
+``schemas/liaison-consent.json`` beside this module), and the request for one (another new
+SDO, ``liaison-consent-request``). What a consent does is
 ``policy.consent``'s; docs/consent.md describes both.
 """
 
@@ -29,6 +30,8 @@ class Consent:
     until: datetime | None
     revoked: bool
     marking_refs: tuple[str, ...] = ()  # how the consent itself is marked
+    request: str | None = None  # the consent request it answers
+    refused: bool = False  # an answer that says no: revoked from its first version
 
     @property
     def last_day(self) -> date | None:
@@ -42,6 +45,8 @@ class Consent:
         return bool(self.markings) and all(m in carried for m in self.markings)
 
     def state(self, now: datetime) -> str:
+        if self.refused:
+            return "refused"
         if self.revoked:
             return "revoked"
         if self.until is not None and now > self.until:
@@ -59,6 +64,7 @@ class Consent:
             "markings": list(self.markings),
             "until": self.until.isoformat().replace("+00:00", "Z") if self.until else None,
             "state": self.state(now or datetime.now(UTC)),
+            "request": self.request,
         }
 
 
@@ -99,6 +105,48 @@ def read_consent(obj: Mapping[str, Any]) -> Consent:
         until=end,
         revoked=obj.get("revoked") is True,
         marking_refs=codes("object_marking_refs"),
+        request=obj["answers_request"] if isinstance(obj.get("answers_request"), str) else None,
+        refused=obj.get("revoked") is True and obj.get("created") == obj.get("modified"),
+    )
+
+
+REQUEST_TYPE = "liaison-consent-request"
+REQUEST_EXTENSION = "extension-definition--5b2d8f4e-1c3a-4e7b-9d6f-8a0c2e4b6d13"
+
+
+@dataclass(frozen=True)
+class ConsentRequest:
+    """A partner's request that an originator consent to passing its object on."""
+
+    id: str
+    requester: str  # identity id of the agency asking
+    object_id: str
+    originator: str  # the originator's country code: who is asked
+    recipient: str  # who would pass the object on
+    onward: tuple[str, ...]
+    reason: str
+    created: str
+
+
+def read_request(obj: Mapping[str, Any]) -> ConsentRequest:
+    """The request ``obj`` states; ValueError saying what is wrong with it."""
+    if obj.get("type") != REQUEST_TYPE:
+        raise ValueError(f"is a {obj.get('type')}, not a {REQUEST_TYPE}")
+    for name in ("created_by_ref", "object_ref", "originator", "recipient"):
+        if not isinstance(obj.get(name), str) or not obj[name]:
+            raise ValueError(f"has no {name}")
+    onward = obj.get("onward")
+    if not isinstance(onward, list) or not onward or not all(isinstance(o, str) for o in onward):
+        raise ValueError("names no onward recipient")
+    return ConsentRequest(
+        id=str(obj["id"]),
+        requester=obj["created_by_ref"],
+        object_id=obj["object_ref"],
+        originator=obj["originator"],
+        recipient=obj["recipient"],
+        onward=tuple(onward),
+        reason=str(obj.get("description", "")),
+        created=str(obj.get("created")),
     )
 
 

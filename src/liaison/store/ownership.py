@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from liaison.markings.handling import ACS_EXTENSION, LIAISON_EXTENSION
 from liaison.markings.tlp import TLP_EXTENSION, TLP_LEVELS
-from liaison.stix.consent import CONSENT_EXTENSION
+from liaison.stix.consent import CONSENT_EXTENSION, REQUEST_EXTENSION
 from liaison.stix.notice import NOTICE_EXTENSION
 from liaison.stix.signature import SIGNATURE_EXTENSION
 from liaison.stix.timestamps import to_micros
@@ -35,6 +35,7 @@ STANDARD = frozenset(
         ACS_EXTENSION,
         SIGNATURE_EXTENSION,
         CONSENT_EXTENSION,
+        REQUEST_EXTENSION,
         NOTICE_EXTENSION,
     }
 )

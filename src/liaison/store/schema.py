@@ -338,6 +338,18 @@ peers = sa.Table(
     sa.Column("ledger_checked", sa.BigInteger),
 )
 
+# The peer's ledger entry that recorded each version pulled from it, proved by a receipt
+# (an inclusion proof in a checkpoint signed with the peer's key, of size ``tree_size``).
+received_entries = sa.Table(
+    "received_entries",
+    metadata,
+    sa.Column("object_id", sa.String(300), primary_key=True),
+    sa.Column("version", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("partner", sa.String(3), primary_key=True),
+    sa.Column("entry", sa.BigInteger, nullable=False),
+    sa.Column("tree_size", sa.BigInteger, nullable=False),
+)
+
 # Where the last pull from each peer collection stopped (taxii/sync.py).
 peer_cursors = sa.Table(
     "peer_cursors",

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from liaison.alliance import Collection
 from liaison.errors import InputError
 from liaison.importer import import_objects
+from liaison.ledger.receipts import LEDGER_ENTRIES_HEADER
 from liaison.policy.grants import redecide_markings
 from liaison.release.deliver import deliver, listed
 from liaison.release.rights import Access, Rights, read_rights
@@ -32,7 +33,6 @@ from liaison.taxii.errors import TaxiiError
 from liaison.taxii.media import TAXII_MEDIA_TYPE, is_taxii_content
 
 API_ROOT = "api"
-LEDGER_ENTRIES_HEADER = "X-Liaison-Ledger-Entries"
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
 

@@ -38,19 +38,22 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-from liaison.errors import LedgerTampered, LiaisonError, PeerFailed
+from liaison.errors import InvalidProof, LedgerTampered, LiaisonError, PeerFailed
 from liaison.importer import import_objects
 from liaison.ledger.audit import audit
 from liaison.ledger.log import node_verifier
+from liaison.ledger.note import Verifier
+from liaison.ledger.receipts import LEDGER_ENTRIES_HEADER, verify_receipt
+from liaison.ledger.receipts import MAX_ENTRIES as MAX_RECEIPT_ENTRIES
 from liaison.node import Node, load_signing_key
 from liaison.release.deliver import Delivery, deliver, node_keys
 from liaison.stix.signature import pinned, signed_by_originator, verify
 from liaison.stix.timestamps import now_micros
 from liaison.store.alliance import public_keys
 from liaison.store.engine import upsert, write_transaction
-from liaison.store.ownership import STANDARD
+from liaison.store.ownership import STANDARD, version_of
 from liaison.store.pages import GrantedVersion, PageQuery, page
-from liaison.store.schema import partners, peer_cursors, peer_pushes
+from liaison.store.schema import partners, peer_cursors, peer_pushes, received_entries
 from liaison.taxii.peers import LedgerCheck, Peer, get_peer, keep_ledger_check, peer_secret
 
 TAXII = "application/taxii+json;version=2.1"
@@ -114,12 +117,14 @@ def pull(
     with node.engine.connect() as connection:
         peer, password, cursors = _start(connection, node, name, peer_cursors.c.added_after)
         keys = pinned(public_keys(connection))
+        key = keys.get(_identity(connection, peer.partner) or "")
+    verifier = node_verifier(peer.partner, key) if key is not None else None
     with _client(peer, password, transport) as client:
         root = _api_root(client, peer)
         results = []
         for collection in _collections(client, peer, root, "can_read"):
             done = Pulled(peer.name, collection, cursor=cursors.get(collection))
-            _pull_collection(node, client, peer, root, keys, done, on_page)
+            _pull_collection(node, client, peer, root, keys, verifier, done, on_page)
             results.append(done)
     return results
 
@@ -130,6 +135,7 @@ def _pull_collection(
     peer: Peer,
     root: str,
     keys: dict[str, Any],
+    verifier: Verifier | None,
     done: Pulled,
     on_page: Callable[[Pulled], None] | None,
 ) -> None:
@@ -158,6 +164,9 @@ def _pull_collection(
                     done.refused.append({"id": status.id, "reason": "; ".join(status.messages)})
                 else:
                     done.received += 1
+        entries = response.headers.get(LEDGER_ENTRIES_HEADER)
+        if entries and verifier is not None and signed:
+            _keep_receipts(node, client, peer, root, verifier, entries, signed)
         last = response.headers.get("X-TAXII-Date-Added-Last")
         if objects and last:
             _keep(node, peer_cursors, peer.name, done.collection, added_after=last)
@@ -167,6 +176,47 @@ def _pull_collection(
             on_page(done)
         if not envelope.get("more") or not objects or not last:
             return
+
+
+def _keep_receipts(
+    node: Node,
+    client: httpx.Client,
+    peer: Peer,
+    root: str,
+    verifier: Verifier,
+    header: str,
+    pulled: list[dict[str, Any]],
+) -> None:
+    """Keep the peer's ledger entry of each version pulled (``received_entries``), proved by
+    the peer's receipts: each entry included in a checkpoint signed with its pinned key. A
+    receipt that does not verify fails the pull before its cursor moves."""
+    seqs = [part.strip() for part in header.split(",") if part.strip().isdigit()]
+    versions = {(o["id"], version_of(o)) for o in pulled}
+    rows = []
+    for start in range(0, len(seqs), MAX_RECEIPT_ENTRIES):
+        chunk = ",".join(seqs[start : start + MAX_RECEIPT_ENTRIES])
+        response = _request(client, peer, f"{root}ledger/receipts/", {"entry": chunk})
+        document = _envelope(response, peer)
+        try:
+            checkpoint = verify_receipt(document, verifier)
+            contents = [(item["seq"], json.loads(item["entry"])) for item in document["entries"]]
+        except (InvalidProof, KeyError, TypeError, ValueError) as exc:
+            raise PeerFailed(f"peer {peer.name}: its receipt does not verify ({exc})") from None
+        for seq, content in contents:
+            key = (content.get("object_id"), version_of({"modified": content.get("version")}))
+            if content.get("kind") == "disclosure" and key in versions:
+                rows.append(
+                    {
+                        "object_id": key[0],
+                        "version": key[1],
+                        "partner": peer.partner,
+                        "entry": seq,
+                        "tree_size": checkpoint.size,
+                    }
+                )
+    if rows:
+        with write_transaction(node.engine) as connection:
+            connection.execute(upsert(connection, received_entries).on_conflict_do_nothing(), rows)
 
 
 def push(
