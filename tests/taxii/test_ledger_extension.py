@@ -192,3 +192,10 @@ def test_the_ledger_tables_start_with_the_node_key(live):
             sa.select(ledger_entries.c.body).where(ledger_entries.c.seq == 0)
         ).scalar_one()
     assert json.loads(first)["kind"] == "node-key"
+
+
+def test_a_receipt_for_an_entry_beyond_any_integer_is_not_found(live):
+    with live.client("USA") as client:
+        response = client.get("/api/ledger/receipts/", params={"entry": str(2**63)})
+    assert response.status_code == 404
+    assert response.json()["http_status"] == "404"

@@ -38,6 +38,10 @@ def receipt(
     wanted = sorted(set(seqs))
     if len(wanted) > MAX_ENTRIES:
         raise NotFound(f"at most {MAX_ENTRIES} entries per receipt")
+    # Outside the tree before any query: a number beyond the database's integers is no entry.
+    beyond = [seq for seq in wanted if not 0 <= seq < size]
+    if beyond:
+        raise NotFound(f"no ledger entry {beyond[0]} for you in the tree of size {size}")
     rows = {
         seq: body
         for seq, body in connection.execute(
