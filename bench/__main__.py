@@ -19,6 +19,7 @@ from bench import (
     leak_tracing,
     ledger,
     policy_decisions,
+    sync_throughput,
     taxii_load,
     taxii_pages,
 )
@@ -29,6 +30,7 @@ BENCHMARKS: tuple[ModuleType, ...] = (
     policy_decisions,
     taxii_pages,
     taxii_load,
+    sync_throughput,
     ledger,
     ingest,
     leak_tracing,
