@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 from typing import Literal
@@ -185,6 +186,15 @@ class Community(_Record):
         if isinstance(value, list):
             return [{"country": m} if isinstance(m, str) else m for m in value]
         return value
+
+
+def communities_of(communities: Iterable[Community], country: str, day: date) -> frozenset[str]:
+    """The names of the communities ``country`` belongs to on ``day``."""
+    return frozenset(
+        c.name
+        for c in communities
+        if any(m.country == country and m.active_on(day) for m in c.members)
+    )
 
 
 class Collection(_Record):

@@ -391,3 +391,33 @@ def test_each_pulled_version_keeps_the_peers_ledger_entry_proved_by_a_receipt(li
     for key, (partner, entry, size) in kept.items():
         # The entry Canada's node recorded for that copy, inside the checkpoint it proved.
         assert (partner, entry) == ("CAN", recorded[key]) and entry < size
+
+
+def test_a_receipt_that_does_not_verify_fails_the_pull_before_its_cursor_moves(live, usa):
+    genuine = next(
+        o for o in released_to_usa(live).values() if SIGNATURE_EXTENSION in o.get("extensions", {})
+    )
+    root = f"{live.url}/api/"
+    with live.client("USA") as client:  # a receipt of another tree, its proof edited
+        real = client.get("/api/ledger/checkpoint/").json()["checkpoint"]
+
+    def peer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/taxii2/":
+            return httpx.Response(200, json={"default": root, "api_roots": [root]})
+        if request.url.path == "/api/collections/":
+            return httpx.Response(200, json={"collections": [{"id": "c1", "can_read": True}]})
+        if request.url.path == "/api/ledger/receipts/":
+            entry = json.dumps({"kind": "disclosure", "seq": 0})
+            item = {"seq": 0, "entry": entry, "inclusion_proof": []}
+            return httpx.Response(200, json={"checkpoint": real, "tree_size": 1, "entries": [item]})
+        headers = {
+            "X-TAXII-Date-Added-Last": "2026-12-07T00:00:00.000000Z",
+            "X-Liaison-Ledger-Entries": "0",
+        }
+        return httpx.Response(200, json={"more": False, "objects": [genuine]}, headers=headers)
+
+    with pytest.raises(PeerFailed, match="its receipt does not verify"):
+        pull(usa, "can", transport=httpx.MockTransport(peer))
+    with usa.engine.connect() as connection:
+        assert connection.execute(sa.select(peer_cursors)).all() == []
+        assert connection.execute(sa.select(received_entries)).all() == []

@@ -36,11 +36,10 @@ def load(
 
 def memberships_of(code: str, communities: list[Community], today: date) -> list[str]:
     """The communities ``code`` belongs to on ``today``."""
-    return [
-        c.name
-        for c in communities
-        if any(m.country == code and m.active_on(today) for m in c.members)
-    ]
+    from liaison.alliance import communities_of
+
+    member = communities_of(communities, code, today)
+    return [c.name for c in communities if c.name in member]
 
 
 def partner_json(partner: Partner, communities: list[str]) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from liaison.alliance import communities_of
 from liaison.errors import InputError, NotFound, UnknownPartner
 from liaison.ledger.log import Entry, append
 from liaison.markings.handling import marking_definition
@@ -57,10 +58,11 @@ from liaison.stix.consent import (
 )
 from liaison.stix.signature import pinned, verify
 from liaison.stix.timestamps import from_micros, now_micros, to_micros
+from liaison.store.alliance import identities as agencies
 from liaison.store.alliance import public_keys, read_communities, read_partners
 from liaison.store.objects import VersionKey, add_objects, version_of
 from liaison.store.ownership import Claim
-from liaison.store.schema import clock, node, objects, partners, release_classes
+from liaison.store.schema import clock, node, objects, release_classes
 
 # Types an originator's signature alone lets a relayer pass on: they are needed to read, or
 # to accept, the rest (its identity, its marking definitions, its consents).
@@ -95,16 +97,7 @@ def grant(
         raise NotFound(f"no object {object_id} in the store")
     if row.owner != country:
         raise InputError(f"{object_id} is {row.owner}'s: only its originator consents")
-    known = {p.country for p in read_partners(connection)}
-    communities = {c.name for c in read_communities(connection)}
-    if recipient not in known:
-        raise UnknownPartner(f"{recipient} is not a known partner")
-    names = sorted(set(onward))
-    unknown = [n for n in names if n not in known and n not in communities]
-    if unknown:
-        raise UnknownPartner(f"{unknown[0]} is neither a known partner nor a community")
-    if not names:
-        raise InputError("a consent names at least one onward recipient (--onward)")
+    names = _named(connection, [recipient], onward, "consent")
     if until is not None and until < date.today():
         raise InputError(f"--until {until} is in the past")
     body = json.loads(row.body)
@@ -188,17 +181,8 @@ def ask(
         raise InputError(f"{object_id} is {owner}'s, not {originator}'s")
     if origin == country:
         raise InputError(f"{object_id} is this node's own: nobody else consents to it")
-    known = {p.country for p in read_partners(connection)}
-    communities = {c.name for c in read_communities(connection)}
-    for code in (origin, recipient or country):
-        if code != country and code not in known:
-            raise UnknownPartner(f"{code} is not a known partner")
-    names = sorted(set(onward))
-    unknown = [n for n in names if n not in known and n not in communities and n != country]
-    if unknown:
-        raise UnknownPartner(f"{unknown[0]} is neither a known partner nor a community")
-    if not names:
-        raise InputError("a request names at least one onward recipient (--onward)")
+    parties = [code for code in (origin, recipient or country) if code != country]
+    names = _named(connection, parties, onward, "request", also=country)
     audience = marking_definition(identity, releasable_to=sorted({origin, recipient or country}))
     stamp = from_micros(now_micros())
     body: dict[str, Any] = {
@@ -249,7 +233,7 @@ class Asked:
 
 def consent_requests(connection: sa.Connection) -> list[Asked]:
     """Every consent request in the store, oldest first, with its answer if one is here."""
-    identities = _identities(connection)
+    identities = agencies(connection)
     answers = {h.consent.request: h for h in consents(connection) if h.consent.request is not None}
     found = []
     rows = connection.execute(
@@ -296,6 +280,29 @@ def revoke(connection: sa.Connection, consent_id: str) -> Consent:
     return read
 
 
+def _named(
+    connection: sa.Connection,
+    partners: Sequence[str],
+    onward: Sequence[str],
+    what: str,
+    also: str | None = None,
+) -> list[str]:
+    """``onward``, sorted, once each, after checking that ``partners`` are known partners
+    and each onward name a partner, a community or ``also``."""
+    known = {p.country for p in read_partners(connection)}
+    communities = {c.name for c in read_communities(connection)}
+    for code in partners:
+        if code not in known:
+            raise UnknownPartner(f"{code} is not a known partner")
+    names = sorted(set(onward))
+    unknown = [n for n in names if n not in known and n not in communities and n != also]
+    if unknown:
+        raise UnknownPartner(f"{unknown[0]} is neither a known partner nor a community")
+    if not names:
+        raise InputError(f"a {what} names at least one onward recipient (--onward)")
+    return names
+
+
 def _store(connection: sa.Connection, batch: list[dict[str, Any]]) -> None:
     added = add_objects(connection, batch)
     refused = [added.messages.get(i) for i, o in enumerate(added.outcomes) if o == "refused"]
@@ -316,7 +323,7 @@ def consents(connection: sa.Connection) -> list[Held]:
     """Every consent in the store, latest versions, oldest first: those this node gave and
     those given to it or relayed to it. Only versions whose ``created_by_ref`` is their
     owner's identity count; the write path refused the others."""
-    identities = _identities(connection)
+    identities = agencies(connection)
     rows = connection.execute(
         sa.select(objects.c.body, objects.c.owner)
         .where(objects.c.type == CONSENT_TYPE, objects.c.latest.is_(True))
@@ -330,13 +337,6 @@ def consents(connection: sa.Connection) -> list[Held]:
             continue
         if identities.get(consent.originator) == owner:
             found.append(Held(consent, owner))
-    return found
-
-
-def _identities(connection: sa.Connection) -> dict[str, str]:
-    """Identity id -> country code, of the partners and the node."""
-    found = dict(connection.execute(sa.select(partners.c.identity_id, partners.c.code)).all())
-    found.update(connection.execute(sa.select(node.c.identity_id, node.c.country)).all())
     return found
 
 
@@ -408,7 +408,7 @@ def _reclass(connection: sa.Connection, rows: list[sa.Row], held: list[Held], co
         ).all()
     )
     new_keys: dict[str, ClassKey] = {}
-    moved: list[tuple[sa.Row, str]] = []
+    moved: list[tuple[sa.Row, ClassKey]] = []
     for row in rows:
         current = ClassKey.from_canonical(keys[row.release_class])
         body = json.loads(row.body)
@@ -417,7 +417,7 @@ def _reclass(connection: sa.Connection, rows: list[sa.Row], held: list[Held], co
             continue
         key = dataclasses.replace(current, consents=terms)
         new_keys.setdefault(key.id, key)
-        moved.append((row, key.id))
+        moved.append((row, key))
     if not moved:
         return 0
     register_classes(connection, new_keys)
@@ -425,50 +425,39 @@ def _reclass(connection: sa.Connection, rows: list[sa.Row], held: list[Held], co
     return len(moved)
 
 
-def _readd(connection: sa.Connection, moved: list[tuple[sa.Row, str]]) -> None:
+def _readd(connection: sa.Connection, moved: list[tuple[sa.Row, ClassKey]]) -> None:
     """Give each moved version its new class and a new ``date_added``, the marking
-    definitions of the same owner it refers to first."""
+    definitions of the same owner its class names first."""
     last = connection.execute(
         sa.select(clock.c.last_added).where(clock.c.id == 1).with_for_update()
     ).scalar_one()
     stamp = max(now_micros(), last + 1)
-    refs = sorted(
-        {
-            ref
-            for row, _ in moved
-            for ref in _marking_refs(json.loads(row.body))
-            if ref.startswith("marking-definition--")
-        }
-    )
-    owners = {row.owner for row, _ in moved}
+    refs = {m for _, key in moved for m in (*key.markings, *(ref for ref, _ in key.granular))}
     definitions = connection.execute(
         sa.select(objects.c.id, objects.c.version).where(
-            objects.c.id.in_(refs), objects.c.owner.in_(sorted(owners))
+            objects.c.id.in_(sorted(refs)),
+            objects.c.owner.in_(sorted({row.owner for row, _ in moved})),
         )
     ).all()
-    for oid, version in definitions:
-        connection.execute(
-            objects.update()
-            .where(objects.c.id == oid, objects.c.version == version)
-            .values(date_added=stamp)
-        )
-        stamp += 1
-    for row, class_id in sorted(moved, key=lambda m: m[0].date_added):
-        connection.execute(
-            objects.update()
-            .where(objects.c.id == row.id, objects.c.version == row.version)
-            .values(release_class=class_id, date_added=stamp)
-        )
-        stamp += 1
-    connection.execute(clock.update().where(clock.c.id == 1).values(last_added=stamp - 1))
-
-
-def _marking_refs(obj: Mapping[str, Any]) -> list[str]:
-    refs = [r for r in obj.get("object_marking_refs") or [] if isinstance(r, str)]
-    for entry in obj.get("granular_markings") or []:
-        if isinstance(entry, dict) and isinstance(entry.get("marking_ref"), str):
-            refs.append(entry["marking_ref"])
-    return refs
+    ordered = sorted(moved, key=lambda m: m[0].date_added)
+    rows = [
+        {"oid": oid, "ver": version, "cls": None, "added": stamp + i}
+        for i, (oid, version) in enumerate(definitions)
+    ] + [
+        {"oid": row.id, "ver": row.version, "cls": key.id, "added": stamp + len(definitions) + i}
+        for i, (row, key) in enumerate(ordered)
+    ]
+    connection.execute(
+        objects.update()
+        .where(objects.c.id == sa.bindparam("oid"), objects.c.version == sa.bindparam("ver"))
+        .values(
+            # A definition keeps its class; a moved version takes its new one.
+            release_class=sa.func.coalesce(sa.bindparam("cls"), objects.c.release_class),
+            date_added=sa.bindparam("added"),
+        ),
+        rows,
+    )
+    connection.execute(clock.update().where(clock.c.id == 1).values(last_added=rows[-1]["added"]))
 
 
 # --- the onward partner's side: what a relayer may pass on -------------------------------------
@@ -488,14 +477,10 @@ def relay_claims(
     originator (stored, or in ``batch``, signed, in force) lets ``submitter`` pass it on to
     this node or a community this node belongs to."""
     country = connection.execute(sa.select(node.c.country)).scalar_one()
-    identities = _identities(connection)
-    keys = pinned(public_keys(connection))
+    identities = agencies(connection)
+    # The keys only when something must be verified: most writes are the writer's own.
+    keys: dict[str, Any] = {}
     today = datetime.now(UTC)
-    mine = {
-        c.name
-        for c in read_communities(connection)
-        if any(m.country == country and m.active_on(today.date()) for m in c.members)
-    } | {country}
     claims: dict[tuple[str, int], Claim] = {}
     checked: list[Held] = []
     relayed: list[tuple[tuple[str, int], Mapping[str, Any], str]] = []
@@ -510,6 +495,7 @@ def relay_claims(
         # The operator imports a partner's objects as that partner's (store.ownership).
         own = origin == submitter or submitter is None
         if not own or obj.get("type") == CONSENT_TYPE:
+            keys = keys or pinned(public_keys(connection))
             verdict = verify(obj, keys)
             if not verdict.verified:
                 claims[key] = Claim(None, _refusal(origin, submitter, own, verdict.reason))
@@ -527,6 +513,7 @@ def relay_claims(
         else:
             relayed.append((key, obj, origin))
     if relayed:
+        mine = communities_of(read_communities(connection), country, today.date()) | {country}
         usable = [*(h for h in consents(connection) if h.consent.recipient == submitter), *checked]
         for key, obj, origin in relayed:
             if any(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
-from liaison.alliance import Community, Partner
+from liaison.alliance import Community, Partner, communities_of
 from liaison.markings.classification import RUNGS, Level, compare, parse_level
 from liaison.markings.handling import Handling, eyes_only_country
 from liaison.policy.classes import ConsentTerms
@@ -80,11 +80,7 @@ class PolicyContext:
     rules: NodeRules = field(default_factory=NodeRules)
 
     def communities_of(self, country: str, at: date) -> frozenset[str]:
-        return frozenset(
-            c.name
-            for c in self.communities
-            if any(m.country == country and m.active_on(at) for m in c.members)
-        )
+        return communities_of(self.communities, country, at)
 
 
 def decide(

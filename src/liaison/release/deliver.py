@@ -154,22 +154,34 @@ def deliver(
     cached = {
         i: found for i, r in enumerate(released) if cache and (found := cache.get(_key(partner, r)))
     }
-    texts = (t for i, r in enumerate(released) if i not in cached for t in object_texts(r.object))
+    # Another originator's signed objects: each goes on as received where nothing is cut (its
+    # signature must hold at the next node, so this node does not mark it), and a cut copy
+    # of one can no longer carry that signature.
+    foreign = {
+        i
+        for i, r in enumerate(released)
+        if r.source.owner != keys.country and signed_by_originator(r.source.object)
+    }
+    whole = {i for i in foreign if released[i].object is released[i].source.object}
+    texts = (
+        t
+        for i, r in enumerate(released)
+        if i not in cached and i not in whole
+        for t in object_texts(r.object)
+    )
     book = SlotBook(connection, texts)
     copies: list[Copy] = []
     for i, r in enumerate(released):
         if i in cached:
             copies.append(Copy(r, *cached[i]))
             continue
-        relayed = r.source.owner != keys.country and signed_by_originator(r.source.object)
-        if relayed and r.object is r.source.object:
-            # Another originator's signed object goes on as received: its signature must
-            # hold at the next node, so this node does not mark it.
+        if i in whole:
             text = r.source.text or stored_text(r.source.object)
             copies.append(Copy(r, text.encode(), None, 0))
             continue
-        # A cut copy of it can no longer carry its originator's signature.
-        marked = mark(unsigned(r.object) if relayed else r.object, partner, keys.fingerprints, book)
+        marked = mark(
+            unsigned(r.object) if i in foreign else r.object, partner, keys.fingerprints, book
+        )
         if r.source.owner == keys.country and r.object["id"] not in STANDARD:
             data = stored_text(sign(marked.object, keys.signer)).encode()
         elif marked.object is r.source.object and r.source.text:

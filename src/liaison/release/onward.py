@@ -29,6 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from liaison.alliance import communities_of
 from liaison.errors import InvalidProof, NotFound
 from liaison.ledger.log import checkpoint, node_verifier
 from liaison.ledger.receipts import receipt, verify_receipt
@@ -40,11 +41,12 @@ from liaison.stix.ids import derived_id
 from liaison.stix.notice import NOTICE_EXTENSION, NOTICE_TYPE, extension_definition, read_notice
 from liaison.stix.signature import Signer, pinned, signed_by_originator, verify
 from liaison.stix.timestamps import from_micros, now_micros
+from liaison.store.alliance import identities as agencies
 from liaison.store.alliance import public_keys, read_communities
 from liaison.store.objects import add_objects
 from liaison.store.ownership import Claim, version_of
 from liaison.store.pages import GrantedVersion
-from liaison.store.schema import disclosures, node, objects, partners, release_classes
+from liaison.store.schema import disclosures, node, objects, release_classes
 
 # What a relayer passes on only so that the rest can be read or accepted (the originator's
 # identity, its marking definitions, its consents): no notice.
@@ -76,11 +78,7 @@ def make_notices(
         return []
     signed = checkpoint(writer, country, signer.key)
     today = date.today()
-    groups = {
-        c.name
-        for c in read_communities(writer)
-        if any(m.country == partner and m.active_on(today) for m in c.members)
-    }
+    groups = communities_of(read_communities(writer), partner, today)
     keys = dict(
         writer.execute(
             sa.select(release_classes.c.id, release_classes.c.key).where(
@@ -160,7 +158,7 @@ def notice_claims(
     found = [obj for obj in batch if obj.get("type") == NOTICE_TYPE]
     if not found:
         return {}
-    identities = dict(connection.execute(sa.select(partners.c.identity_id, partners.c.code)).all())
+    identities = agencies(connection)
     keys = pinned(public_keys(connection))
     refused = {}
     for obj in found:
@@ -229,7 +227,7 @@ def onward_chain(connection: sa.Connection, object_id: str) -> list[Onward]:
             .order_by(disclosures.c.at, disclosures.c.entry)
         )
     ]
-    identities = dict(connection.execute(sa.select(partners.c.identity_id, partners.c.code)).all())
+    identities = agencies(connection)
     keys = pinned(public_keys(connection))
     bodies = {
         version: json.loads(body)
@@ -253,11 +251,7 @@ def onward_chain(connection: sa.Connection, object_id: str) -> list[Onward]:
         verified = check_notice(obj, keys, sender) is None
         when = datetime.fromisoformat(notice.disclosed.replace("Z", "+00:00"))
         target = bodies.get(version_of({"modified": notice.version})) or next(iter(bodies.values()))
-        groups = {
-            c.name
-            for c in communities
-            if any(m.country == notice.recipient and m.active_on(when.date()) for m in c.members)
-        }
+        groups = communities_of(communities, notice.recipient, when.date())
         covering = next(
             (
                 c.id

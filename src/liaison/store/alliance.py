@@ -165,6 +165,13 @@ def _agreement_parts(text: str) -> tuple[str, dict[str, str]]:
     return text, {}
 
 
+def identities(connection: sa.Connection) -> dict[str, str]:
+    """Identity id -> country code, of every partner and of the node."""
+    found = dict(connection.execute(sa.select(partners.c.identity_id, partners.c.code)).all())
+    found.update(connection.execute(sa.select(node.c.identity_id, node.c.country)).all())
+    return found
+
+
 def public_keys(connection: sa.Connection) -> dict[str, str]:
     """The pinned Ed25519 public keys (hex) by identity id: the node's own and each partner's
     that the alliance file names."""

@@ -24,7 +24,8 @@ from liaison.stix.consent import CONSENT_EXTENSION, REQUEST_EXTENSION
 from liaison.stix.notice import NOTICE_EXTENSION
 from liaison.stix.signature import SIGNATURE_EXTENSION
 from liaison.stix.timestamps import to_micros
-from liaison.store.schema import node, partners
+from liaison.store.alliance import identities
+from liaison.store.schema import node
 
 # Definitions whose meaning the standards or this product fix: never taken from a partner.
 STANDARD = frozenset(
@@ -62,22 +63,18 @@ def claims(
     None for the node's own operator). ``judged`` holds the claims the caller decided by
     (id, version): objects a peer relays from another originator, whose signature and
     consent ``policy.consent.relay_claims`` checks."""
-    country, node_identity = connection.execute(sa.select(node.c.country, node.c.identity_id)).one()
-    identities = {
-        identity: code
-        for code, identity in connection.execute(sa.select(partners.c.code, partners.c.identity_id))
-    }
-    identities[node_identity] = country
+    country = connection.execute(sa.select(node.c.country)).scalar_one()
+    agencies = identities(connection)
     if submitter is None:
         return [
-            Claim(identities.get(obj.get("created_by_ref")) or identities.get(obj["id"], country))
+            Claim(agencies.get(obj.get("created_by_ref")) or agencies.get(obj["id"], country))
             for obj in batch
         ]
-    own = next((i for i, code in identities.items() if code == submitter), None)
+    own = next((i for i, code in agencies.items() if code == submitter), None)
     judged = judged or {}
     return [
         judged.get((obj.get("id"), version_of(obj)))
-        or _partner_claim(obj, submitter, own, identities)
+        or _partner_claim(obj, submitter, own, agencies)
         for obj in batch
     ]
 
