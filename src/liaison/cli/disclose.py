@@ -38,8 +38,8 @@ def disclose(
     with node.engine.connect() as connection:
         # Unknown objects and partners fail here, with their own messages.
         result = explain(connection, object_id, code)
-        found = page(connection, code, PageQuery(ids=(object_id,), limit=1)).versions
-        delivery = deliver(node.engine, connection, code, found, keys)
+        found = page(connection, code, PageQuery(ids=(object_id,), limit=1))
+        delivery = deliver(node.engine, connection, code, found.versions, keys, None, found.granted)
     if not delivery.copies:
         reasons = "; ".join(r.text for r in result.decision.reasons)
         raise Withheld(f"{object_id} is withheld from {code}: {reasons}")

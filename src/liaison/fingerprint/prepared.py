@@ -95,6 +95,12 @@ class SlotBook:
         return slots
 
 
+def found_slots(texts: Iterable[str]) -> dict[str, str]:
+    """The slots of ``texts``, found now, as :func:`keep` takes them (for a bulk preparer
+    that finds them away from any store)."""
+    return {text_key(text): _dump(find_slots(text)) for text in set(texts)}
+
+
 def object_texts(obj: dict[str, Any]) -> list[str]:
     """The texts of ``obj`` that carry marks."""
     return [obj[f] for f in text_fields(obj)]

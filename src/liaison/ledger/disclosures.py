@@ -3,6 +3,7 @@ that exact copy goes to it. The signed Merkle log will be built on this one func
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ class Disclosure:
     # "<scheme>:<code id>" of the fingerprint the copy carries; None when it carries none.
     fingerprint: str | None = None
 
-    @property
+    @functools.cached_property
     def digest(self) -> str:
         return hashlib.sha256(self.delivered).hexdigest()
 

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from liaison.errors import NotFound, UnknownPartner
 from liaison.policy.classes import ClassKey
-from liaison.policy.copies import make_copy, sendable
+from liaison.policy.copies import make_copy, required_references, sendable
 from liaison.policy.decide import Decision, Reason
 from liaison.policy.grants import PolicyWorld, decide_class, load_world, marking_handlings
 from liaison.policy.tearline import references
@@ -74,7 +74,10 @@ def explain(
             if _decide_object(connection, world, target, partner, at).released
         }
 
-    visible = sendable(references(obj), released, lambda ids: latest_bodies(connection, ids))
+    def requiring(ids: set[str]) -> dict[str, list[set[str]]]:
+        return {i: required_references(b) for i, b in latest_bodies(connection, ids).items()}
+
+    visible = sendable(references(obj), released, requiring)
     made = make_copy(obj, decision.cuts, visible)
     if made is None:
         withheld = Decision(

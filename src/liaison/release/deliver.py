@@ -41,13 +41,13 @@ from liaison.ledger.disclosures import (
     record_disclosures,
 )
 from liaison.node import Node, load_signing_key
-from liaison.policy.copies import ReleasedCopy, released_copies
+from liaison.policy.copies import ReleasedCopy, VersionFacts, released_copies
 from liaison.release.onward import make_notices, noticed
 from liaison.stix.signature import Signer, sign, signed_by_originator, unsigned
 from liaison.store.engine import write_transaction
 from liaison.store.objects import stored_text
 from liaison.store.ownership import STANDARD
-from liaison.store.pages import GrantedVersion
+from liaison.store.pages import Granted, GrantedVersion
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ class Copy:
 
     @property
     def object_id(self) -> str:
-        return self.released.source.object["id"]
+        return self.released.source.id
 
 
 @dataclass(frozen=True)
@@ -95,9 +95,11 @@ class CopyCache:
     """The bytes of recently delivered copies, at most ``budget`` bytes of them: a repeated
     page is served from here instead of being marked and encoded again. A copy's bytes depend
     only on its key (and the node's keys, fixed for a cache's life), so an entry never goes stale;
-    what the partner may see is decided anew on every request before the cache is asked."""
+    what the partner may see is decided anew on every request before the cache is asked.
+    ``facts`` remembers what the versions delivered point at, for the same reason."""
 
     def __init__(self, budget: int = 32 * 1024 * 1024) -> None:
+        self.facts = VersionFacts()
         self._budget = budget
         self._used = 0
         self._entries: OrderedDict[CopyKey, tuple[bytes, str | None, int]] = OrderedDict()
@@ -128,15 +130,21 @@ def node_keys(node: Node) -> Keys:
 
 
 def _key(partner: str, r: ReleasedCopy) -> CopyKey:
-    return (partner, r.source.object["id"], r.source.version, r.cut_fields, r.cut_references)
+    return (partner, r.source.id, r.source.version, r.cut_fields, r.cut_references)
 
 
 def listed(
-    connection: sa.Connection, partner: str, versions: Sequence[GrantedVersion]
+    connection: sa.Connection,
+    partner: str,
+    versions: Sequence[GrantedVersion],
+    cache: CopyCache | None = None,
+    granted: Granted | None = None,
 ) -> list[GrantedVersion]:
     """Of ``versions``, those whose copy would be sent (a manifest or a version list names
     only what the objects endpoint would deliver)."""
-    return [c.source for c in released_copies(connection, partner, versions)]
+    facts = cache.facts if cache else None
+    released = released_copies(connection, partner, versions, facts, granted)
+    return [c.source for c in released]
 
 
 def deliver(
@@ -146,11 +154,14 @@ def deliver(
     versions: Sequence[GrantedVersion],
     keys: Keys,
     cache: CopyCache | None = None,
+    granted: Granted | None = None,
 ) -> Delivery:
     """``partner``'s copies of ``versions``, recorded in the ledger before they are returned
     (see the module's docstring for the transaction boundary). ``cache`` (one per set of
-    keys) keeps the bytes of copies made, for the next time."""
-    released = released_copies(connection, partner, versions)
+    keys) keeps the bytes of copies made, for the next time; ``granted``: the partner's
+    grants as the versions were read (``Page.granted``), or read again here."""
+    facts = cache.facts if cache else None
+    released = released_copies(connection, partner, versions, facts, granted)
     cached = {
         i: found for i, r in enumerate(released) if cache and (found := cache.get(_key(partner, r)))
     }
@@ -160,9 +171,11 @@ def deliver(
     foreign = {
         i
         for i, r in enumerate(released)
-        if r.source.owner != keys.country and signed_by_originator(r.source.object)
+        if i not in cached
+        and r.source.owner != keys.country
+        and signed_by_originator(r.source.object)
     }
-    whole = {i for i in foreign if released[i].object is released[i].source.object}
+    whole = {i for i in foreign if released[i].cut is None}
     texts = (
         t
         for i, r in enumerate(released)
@@ -176,15 +189,14 @@ def deliver(
             copies.append(Copy(r, *cached[i]))
             continue
         if i in whole:
-            text = r.source.text or stored_text(r.source.object)
-            copies.append(Copy(r, text.encode(), None, 0))
+            copies.append(Copy(r, r.source.text.encode(), None, 0))
             continue
         marked = mark(
             unsigned(r.object) if i in foreign else r.object, partner, keys.fingerprints, book
         )
         if r.source.owner == keys.country and r.object["id"] not in STANDARD:
             data = stored_text(sign(marked.object, keys.signer)).encode()
-        elif marked.object is r.source.object and r.source.text:
+        elif marked.object is r.source.object:
             data = r.source.text.encode()  # nothing changed: the stored text is the copy
         else:
             data = stored_text(marked.object).encode()

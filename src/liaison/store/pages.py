@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,23 +56,33 @@ class PageQuery:
     limit: int = 100
 
 
+# {class id: (decision, cuts)} of the classes a partner may receive, whole or cut.
+Granted = Mapping[str, tuple[str, tuple[str, ...]]]
+
+
 @dataclass(frozen=True)
 class Page:
     versions: list[GrantedVersion]
     more: bool
+    granted: Granted  # the partner's grants the page was read with
 
 
 @dataclass(frozen=True)
 class GrantedVersion:
-    object: dict[str, Any]
+    id: str
+    text: str = field(repr=False)  # the stored JSON text (compact, as delivered uncut)
     date_added: int
     release_class: str
     decision: str
     cuts: tuple[str, ...]
     version: int  # the version key: ``modified`` (or ``created``) in microseconds
     owner: str  # who may version it: the node's country for what the node originated
-    # The stored JSON text of ``object`` (compact, as delivered when nothing is cut).
-    text: str = field(default="", repr=False, compare=False)
+
+    @functools.cached_property
+    def object(self) -> dict[str, Any]:
+        """The version's body, parsed on first use: a page served from copies already made
+        never parses it."""
+        return json.loads(self.text)
 
 
 def granted_versions(
@@ -86,6 +96,7 @@ def granted_versions(
     """The versions ``partner`` may receive (whole or with cuts), oldest added first."""
     query = (
         sa.select(
+            objects.c.id,
             objects.c.body,
             objects.c.date_added,
             objects.c.release_class,
@@ -108,35 +119,73 @@ def granted_versions(
     if limit is not None:
         query = query.limit(limit)
     return [
-        GrantedVersion(
-            json.loads(body), added, cls, decision, tuple(json.loads(cuts)), version, owner, body
-        )
-        for body, added, cls, decision, cuts, version, owner in connection.execute(query)
+        GrantedVersion(oid, body, added, cls, decision, tuple(json.loads(cuts)), version, owner)
+        for oid, body, added, cls, decision, cuts, version, owner in connection.execute(query)
     ]
 
 
-def visible_texts(
-    connection: sa.Connection, partner: str, ids: Iterable[str]
-) -> dict[str, tuple[str, str]]:
-    """Of ``ids``, those ``partner`` may see, each with the type and stored text of the
-    newest version it may see (parsed by the caller only where it needs the body)."""
+@dataclass(frozen=True)
+class VisibleVersion:
+    """The newest version of an object a partner may see."""
+
+    type: str
+    version: int
+    date_added: int
+    body: str | None  # its stored text; None for the types the caller left out
+
+
+def visible_versions(
+    connection: sa.Connection,
+    ids: Iterable[str],
+    granted: Container[str],
+    bodiless: frozenset[str],
+) -> dict[str, VisibleVersion]:
+    """Of ``ids``, those a partner granted the classes ``granted`` may see, each with the
+    newest version it may see (``granted`` as this connection's snapshot holds them:
+    :func:`granted_classes`), and its stored text, except for objects of the types in
+    ``bodiless``. Every version of each id is read by primary key and the grants are
+    applied here: a partner's newest visible version may be older than the latest."""
     wanted = sorted(set(ids))
-    found: dict[str, tuple[str, str]] = {}
-    granted = sa.select(grants.c.class_id).where(
-        grants.c.partner == partner, grants.c.decision != "withhold"
-    )
+    found: dict[str, VisibleVersion] = {}
+    statement = _visible_statement()
+    kinds = sorted(bodiless) or [""]
     for start in range(0, len(wanted), 500):
-        rows = connection.execute(
-            sa.select(objects.c.id, objects.c.type, objects.c.body).where(
-                objects.c.id.in_(wanted[start : start + 500]),
-                # ``|| ''``: the ids lead (primary key), never a scan of each granted class.
-                objects.c.release_class.concat(sa.literal_column("''")).in_(granted),
-                ~_granted_other(lambda other: other > objects.c.version),
-            ),
-            {"partner": partner},
-        )
-        found.update({oid: (kind, body) for oid, kind, body in rows})
+        rows = connection.execute(statement, {"ids": wanted[start : start + 500], "kinds": kinds})
+        for oid, release_class, kind, version, added, body in rows:
+            if release_class not in granted:
+                continue
+            seen = found.get(oid)
+            if seen is None or version > seen.version:
+                found[oid] = VisibleVersion(kind, version, added, body)
     return found
+
+
+@functools.cache
+def _visible_statement() -> sa.Select[Any]:
+    """Built once: the statement's shape never changes (its id list is expanded when run)."""
+    return sa.select(
+        objects.c.id,
+        objects.c.release_class,
+        objects.c.type,
+        objects.c.version,
+        objects.c.date_added,
+        sa.case(
+            (objects.c.type.in_(sa.bindparam("kinds", expanding=True)), sa.null()),
+            else_=objects.c.body,
+        ),
+    ).where(objects.c.id.in_(sa.bindparam("ids", expanding=True)))
+
+
+def granted_classes(connection: sa.Connection, partner: str) -> Granted:
+    """The classes ``partner`` may receive, each with its decision and cuts."""
+    return {
+        class_id: (decision, tuple(json.loads(cuts)))
+        for class_id, decision, cuts in connection.execute(
+            sa.select(grants.c.class_id, grants.c.decision, grants.c.cuts).where(
+                grants.c.partner == partner, grants.c.decision != "withhold"
+            )
+        )
+    }
 
 
 def count_latest_in_classes(connection: sa.Connection, class_ids: list[str]) -> int:
@@ -259,6 +308,7 @@ def _values(
 
 
 _WHOLE = (
+    objects.c.id,
     objects.c.body,
     objects.c.date_added,
     objects.c.release_class,
@@ -374,7 +424,7 @@ def page(
     connection: sa.Connection,
     partner: str,
     query: PageQuery,
-    granted: Mapping[str, tuple[str, tuple[str, ...]]] | None = None,
+    granted: Granted | None = None,
     *,
     span: int | None = None,
 ) -> Page:
@@ -383,16 +433,9 @@ def page(
     snapshot holds them) saves reading the grants again; ``span`` sets how far a walk looks
     (tests use it to reach every plan on small stores)."""
     if granted is None:
-        granted = {
-            class_id: (decision, tuple(json.loads(cuts)))
-            for class_id, decision, cuts in connection.execute(
-                sa.select(grants.c.class_id, grants.c.decision, grants.c.cuts).where(
-                    grants.c.partner == partner, grants.c.decision != "withhold"
-                )
-            )
-        }
+        granted = granted_classes(connection, partner)
     if not granted or query.limit <= 0:
-        return Page([], False)
+        return Page([], False, granted)
     wanted = query.limit + 1
     classes = sorted(granted)
     rows: list[Any] = []
@@ -400,9 +443,9 @@ def page(
         chunk = classes[start : start + _CLASSES_PER_STATEMENT]
         rows.extend(_page_rows(connection, query, partner, chunk, span))
     if len(classes) > _CLASSES_PER_STATEMENT:
-        rows = sorted(rows, key=lambda row: row[1])[:wanted]
+        rows = sorted(rows, key=lambda row: row[2])[:wanted]
     versions = [
-        GrantedVersion(json.loads(body), added, cls, *granted[cls], version, owner, body)
-        for body, added, cls, version, owner in rows
+        GrantedVersion(oid, body, added, cls, *granted[cls], version, owner)
+        for oid, body, added, cls, version, owner in rows
     ]
-    return Page(versions[: query.limit], len(versions) > query.limit)
+    return Page(versions[: query.limit], len(versions) > query.limit, granted)

@@ -215,7 +215,13 @@ def _delivered(
 ) -> Response:
     context = context_of(request)
     delivery = deliver(
-        context.node.engine, conn, code, result.versions, context.keys, context.copies
+        context.node.engine,
+        conn,
+        code,
+        result.versions,
+        context.keys,
+        context.copies,
+        result.granted,
     )
     head = json.dumps(_head(result, token), separators=(",", ":"))[:-1].encode()
     headers = _date_headers(result)
@@ -259,7 +265,7 @@ def get_manifest(collection_id: str, request: Request, code: Partner, query: Fil
     with connection(request) as conn:
         result, token = read_page(request, conn, code, collection_id, query)
         # What the objects endpoint would leave out (incomplete copies) is not listed either.
-        listing = listed(conn, code, result.versions)
+        listing = listed(conn, code, result.versions, context_of(request).copies, result.granted)
     entries = [
         {
             "id": v.object["id"],
@@ -289,7 +295,7 @@ def get_versions(
     query = {**query, "match_id": object_id, "match_version": "all"}
     with connection(request) as conn:
         result, token = read_page(request, conn, code, collection_id, query)
-        sent = listed(conn, code, result.versions)
+        sent = listed(conn, code, result.versions, context_of(request).copies, result.granted)
     if not sent and not query["next_cursor"] and not query["added_after"]:
         raise TaxiiError(404, "Object not found", f"no object {object_id} for you here")
     body = _head(result, token)

@@ -241,7 +241,9 @@ def push(
                 with node.engine.connect() as connection:
                     found = page(connection, peer.partner, PageQuery(added_after=after, limit=PAGE))
                     sendable = [v for v in found.versions if _pushed(v, node, peer)]
-                    delivery = deliver(node.engine, connection, peer.partner, sendable, keys)
+                    delivery = deliver(
+                        node.engine, connection, peer.partner, sendable, keys, None, found.granted
+                    )
                 if delivery.copies:
                     _post(client, peer, root, collection, delivery, done)
                 if found.versions:
