@@ -457,7 +457,9 @@ class SlotCache:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path)
+        # WAL and a long timeout: a --prepare-only run may be filling it beside this run.
+        self._db = sqlite3.connect(path, timeout=600)
+        self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS slots (key TEXT PRIMARY KEY, slots TEXT)")
         self.hits = 0
 
