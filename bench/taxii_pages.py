@@ -547,6 +547,16 @@ class SlotPreparer:
                 keep(connection, mine)
         self.keeping += time.perf_counter() - start
 
+    def finish(self, progress: Progress, label: str) -> None:
+        """Wait for the slots of every text submitted, keeping them as they come; close."""
+        total = len(self.pending)
+        task = progress.add_task(label, total=total)
+        while self.pending:
+            time.sleep(1)
+            self.collect()
+            progress.update(task, completed=total - len(self.pending))
+        self.close()
+
     def close(self) -> None:
         self.collect(wait=True)
         self.pool.shutdown()
@@ -584,13 +594,7 @@ def prepare_only(
             done += len(batch)
             progress.update(task, completed=done)
             preparer.collect()
-        total = len(preparer.pending)
-        task = progress.add_task("finding fingerprint slots", total=total)
-        while preparer.pending:
-            time.sleep(1)
-            preparer.collect()
-            progress.update(task, completed=total - len(preparer.pending))
-    preparer.close()
+        preparer.finish(progress, "finding fingerprint slots")
     console.print(
         f"{preparer.texts:,} texts: {preparer.found:,} found in {preparer.seconds:,.0f} s, "
         f"{preparer.texts - preparer.found:,} already in {cache.path}"
@@ -644,13 +648,7 @@ def load_all(
             done += len(batch)
             progress.update(task, completed=done)
         if slots is not None:
-            total = len(slots.pending)
-            task = progress.add_task("preparing fingerprint slots", total=total)
-            while slots.pending:
-                time.sleep(1)
-                slots.collect()
-                progress.update(task, completed=total - len(slots.pending))
-            slots.close()
+            slots.finish(progress, "preparing fingerprint slots")
     return generating
 
 
