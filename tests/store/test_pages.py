@@ -113,7 +113,7 @@ def test_every_plan_agrees_with_the_reference(engine: sa.Engine) -> None:
         rows=stores(),
         granted=st.sets(st.sampled_from(CLASSES)),
         query=queries(),
-        plan=st.sampled_from(["walk", "short walk", "per class"]),
+        plan=st.sampled_from(["walk", "short walk", "spans", "per class"]),
     )
     def check(rows: list[Row], granted: set[str], query: PageQuery, plan: str) -> None:
         expected = reference(rows, granted, query)
@@ -150,15 +150,19 @@ def test_every_plan_agrees_with_the_reference(engine: sa.Engine) -> None:
                             policy_version=1,
                         )
                     )
-                # The walk for any partner granted more than one class; a span of one entry
-                # per row wanted makes most walks give way to the per-class plan.
-                few, span = {"walk": (1, None), "short walk": (1, 1), "per class": (99, None)}[
-                    plan
-                ]
+                # The walk for any partner granted more than one class. A first span of one
+                # entry per row wanted makes most walks go on in longer spans, then give way
+                # to the per-class plan; a first span of one entry, go on in many spans.
+                few, span = {
+                    "walk": (1, None),
+                    "short walk": (1, query.limit + 1),
+                    "spans": (1, 1),
+                    "per class": (99, None),
+                }[plan]
                 original = pages.FEW_CLASSES
                 pages.FEW_CLASSES = few
                 try:
-                    result = page(connection, "USA", query, span=span and query.limit + 1)
+                    result = page(connection, "USA", query, span=span)
                 finally:
                     pages.FEW_CLASSES = original
                 got = [(v.object["id"], v.version) for v in result.versions]

@@ -11,8 +11,10 @@ returns. One of three plans answers it, each exact on its own:
 - A partner granted many classes *walks*: the objects in the order they were added, each
   checked against the granted classes on an index that holds ``(date_added, release_class,
   latest)``, until ``limit + 1`` are found. Such a partner sees a large share of what is
-  stored, so the walk stops early. It looks at most ``WALK_SPAN`` entries per row wanted;
-  a walk that ends its span short of a full page gives way to the next plan.
+  stored, so the walk stops early. It looks at ``WALK_SPAN`` entries per row wanted, then
+  at spans twice as long, each from where the last ended, while it has looked at fewer
+  entries than the per-class plan would read (one per granted class and row wanted); a walk
+  still short of a full page then gives way to the next plan.
 - Otherwise *per class*: for each granted class, an index range on ``(release_class,
   date_added)`` yields at most ``limit + 1`` entries (all classes in one UNION ALL
   statement), and the smallest ``limit + 1`` are kept. It costs as many index seeks as the
@@ -27,7 +29,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Container, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -40,7 +42,7 @@ from liaison.store.schema import grants, objects
 _CLASSES_PER_STATEMENT = 400
 # A partner granted more classes than this walks the objects in the order they were added.
 FEW_CLASSES = 16
-# How many entries a walk looks at, per row wanted, before it gives way to the per-class plan.
+# The entries a walk's first span looks at, per row wanted.
 WALK_SPAN = 20
 
 
@@ -408,15 +410,24 @@ def _page_rows(
         return _run(connection, query, partner, classes, "ids")
     wanted = query.limit + 1
     if len(classes) > FEW_CLASSES:
+        # Spans that double, each going on where the last ended, until the walk has looked
+        # at as many entries as the per-class plan would read at most.
         span = WALK_SPAN * wanted if span is None else span
-        end = _span_end(connection.dialect, query.added_after is not None)
-        params = end.construct_params(
-            {"added_after": query.added_after, "one": 1, "skip": span - 1}
-        )
-        upper = execute_compiled(connection, end, params).scalar()
-        rows = _run(connection, query, partner, classes, "walk", upper)
-        if upper is None or len(rows) == wanted:
-            return rows
+        budget = len(classes) * wanted
+        rows: list[Any] = []
+        after, walked = query.added_after, 0
+        while True:
+            end = _span_end(connection.dialect, after is not None)
+            params = end.construct_params({"added_after": after, "one": 1, "skip": span - 1})
+            upper = execute_compiled(connection, end, params).scalar()
+            rest = replace(query, added_after=after, limit=wanted - len(rows) - 1)
+            rows += _run(connection, rest, partner, classes, "walk", upper)
+            if upper is None or len(rows) == wanted:
+                return rows
+            walked += span
+            if walked >= budget:
+                break
+            after, span = upper, min(span * 2, budget - walked)
     return _run(connection, query, partner, classes, "classes")
 
 
