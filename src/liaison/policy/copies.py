@@ -10,7 +10,6 @@ not resolved by then is treated as not visible (fail closed).
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
@@ -203,24 +202,12 @@ def sendable_ids(
 def _bodiless() -> frozenset[str]:
     """The STIX 2.1 types registered now whose required references can never decide whether
     a copy is complete (indicators, malware...): their bodies need not be read. A type
-    registered later is not among them until it is registered: its body is read (and
-    ``_requires`` decides), never skipped."""
+    registered later is read (and ``_requires`` decides), never skipped."""
     import stix2  # noqa: F401  (as in ``required_properties``: the package whole first)
     from stix2.registry import STIX2_OBJ_MAPS
 
     kinds = STIX2_OBJ_MAPS["2.1"]
-    registered = (len(kinds["objects"]), len(kinds["observables"]))
-    return _bodiless_of(registered)
-
-
-@functools.cache
-def _bodiless_of(registered: tuple[int, int]) -> frozenset[str]:
-    from stix2.registry import STIX2_OBJ_MAPS
-
-    kinds = STIX2_OBJ_MAPS["2.1"]
-    return frozenset(
-        k for group in ("objects", "observables") for k in kinds[group] if not _requires(k)
-    )
+    return frozenset(k for g in ("objects", "observables") for k in kinds[g] if not _requires(k))
 
 
 def _requires(kind: str) -> bool:

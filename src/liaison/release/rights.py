@@ -10,7 +10,6 @@ consistent with the grants that snapshot holds.
 
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import dataclass
 from datetime import date
@@ -22,10 +21,8 @@ from liaison.policy.decide import PolicyContext
 from liaison.policy.grants import refresh
 from liaison.store.alliance import read_collections, read_communities
 from liaison.store.engine import write_transaction
-from liaison.store.schema import grants, policy_state
-
-# (decision, cuts) of each release class a partner may receive, whole or cut.
-Granted = dict[str, tuple[str, tuple[str, ...]]]
+from liaison.store.pages import Granted, granted_classes
+from liaison.store.schema import policy_state
 
 
 @dataclass(frozen=True)
@@ -84,12 +81,4 @@ def read_rights(connection: sa.Connection, partner: str, today: date) -> Rights:
         c.id: Access(c, bool(names & set(c.read)), bool(names & set(c.write)))
         for c in read_collections(connection)
     }
-    granted = {
-        class_id: (decision, tuple(json.loads(cuts)))
-        for class_id, decision, cuts in connection.execute(
-            sa.select(grants.c.class_id, grants.c.decision, grants.c.cuts).where(
-                grants.c.partner == partner, grants.c.decision != "withhold"
-            )
-        )
-    }
-    return Rights(partner, collections, granted)
+    return Rights(partner, collections, granted_classes(connection, partner))
